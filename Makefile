@@ -1,0 +1,43 @@
+# Two commands matter: `make run` and `make test`. Everything else is what they stand on.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+FLASK := $(VENV)/bin/flask --app wsgi
+
+.PHONY: run test setup translations photos bench clean extract-messages
+.DEFAULT_GOAL := run
+
+# uv installs the locked dependencies (including the prebuilt dlib) in seconds; bootstrap it from PyPI if missing.
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra test
+	@touch $@
+
+setup: $(VENV)/.synced translations
+
+translations: $(VENV)/.synced
+	@$(VENV)/bin/pybabel compile -d volunteer/translations 2>/dev/null
+
+extract-messages: $(VENV)/.synced
+	$(VENV)/bin/pybabel extract --no-wrap -F babel.cfg -k _l -k lazy_gettext -o volunteer/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i volunteer/translations/messages.pot -d volunteer/translations --no-fuzzy-matching --no-wrap
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+photos: $(VENV)/.synced
+	$(VENV)/bin/python tests/fetch_photos.py
+
+test: setup photos
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup photos
+	$(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .cache

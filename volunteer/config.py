@@ -1,0 +1,108 @@
+"""Configuration: defaults here, then ``VOLUNTEER_*`` environment variables.
+
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PREFIX = "VOLUNTEER_"
+
+
+def _instance_secret(instance_path: Path, name: str, make: callable) -> str:
+    """Read a secret from ``instance/<name>``, creating it once on first run."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+    return path.read_text().strip()
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+class Config:
+    """Defaults for a development machine; every key can be overridden by ``VOLUNTEER_<KEY>``."""
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # default: sqlite in instance/
+    DATABASE_URL: str | None = None
+    FACE_KEY: str | None = None  # Fernet key for face templates; default generated into instance/
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"
+    FACE_VERIFY_LIMIT = "10 per 10 minutes"
+    MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # a burst of frames; each image is limited to 5 MB by the face adapter
+    FACE_MAX_BYTES = 5 * 1024 * 1024
+    FACE_MAX_PIXELS = 12_000_000
+    #: distance at or below which two faces are the same person; see docs/FACES.md for the calibration
+    FACE_TOLERANCE = 0.5
+    FACE_LIVENESS = True
+    FACE_CHALLENGE_SECONDS = 120
+    FACE_POLICY_VERSION = "2026-11"
+    FACE_TEST_CHALLENGE = ""  # tests only: a fixed order such as "left,right,straight"
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    CHECKIN_OPENS_MINUTES = 15
+    CANCEL_CUTOFF_HOURS = 3
+    DAILY_HOURS_CAP = 12
+    CHECKIN_ATTEMPTS = 5
+    STAR_THRESHOLDS = "100,300,600,1000,1500"
+    POINTS_EXPIRE_AFTER_YEARS = 0  # 0: points never expire; 2: at the end of the second calendar year
+    IMPORTED_HOURS_EARN_POINTS = False
+    ORGANISATION = "杭州市西湖区平安志愿者协会"
+    TESTING = False
+
+
+def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the configuration mapping for one app."""
+    settings = {k: v for k, v in vars(Config).items() if k.isupper()}
+    for key, default in list(settings.items()):
+        env = os.environ.get(PREFIX + key)
+        if env is not None:
+            settings[key] = _coerce(env, default) if default is not None else env
+    settings.update(overrides or {})
+    if not settings.get("SQLALCHEMY_DATABASE_URI"):
+        url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'volunteer.sqlite3'}"
+        settings["SQLALCHEMY_DATABASE_URI"] = url
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_hex(32))
+    if not settings.get("FACE_KEY"):
+        from cryptography.fernet import Fernet
+
+        settings["FACE_KEY"] = _instance_secret(instance_path, "face_key", lambda: Fernet.generate_key().decode())
+    return settings
+
+
+def test_database_url() -> str | None:
+    """The database the test-suite runs against, when ``VOLUNTEER_TEST_DATABASE_URL`` names one."""
+    return os.environ.get(PREFIX + "TEST_DATABASE_URL")
+
+
+def postgres_test_url() -> str:
+    """The PostgreSQL server used by the PostgreSQL tests."""
+    return os.environ.get(PREFIX + "POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def running_in_ci() -> bool:
+    """CI must run the PostgreSQL and browser tests rather than skip them."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -1,0 +1,30 @@
+"""Extensions, created unbound; ``create_app`` binds them."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from volunteer.db import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def form_key(field: str):
+    """A rate-limit key from a form field (e.g. the account being logged into)."""
+
+    def key() -> str:
+        return f"{field}:{(request.form.get(field) or '').strip()}"
+
+    return key

@@ -1,0 +1,23 @@
+"""All models, imported so Alembic and the app see one metadata."""
+
+from volunteer.models.audit import AuditEvent
+from volunteer.models.faces import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
+from volunteer.models.ledger import EntryKind, HourEntry, PointEntry
+from volunteer.models.people import Merchant, Role, Team, TeamKind, User, team_coordinators, team_members
+from volunteer.models.rewards import Category, Reward, RewardStatus, Voucher, VoucherStatus
+from volunteer.models.shifts import (
+    Attendance,
+    AttendanceMethod,
+    AttendanceStatus,
+    CheckAttempt,
+    Shift,
+    Signup,
+    SignupStatus,
+)
+
+__all__ = [
+    "Attendance", "AttendanceMethod", "AttendanceStatus", "AuditEvent", "Category", "CheckAttempt", "EntryKind",
+    "FaceAttempt", "FaceConsent", "FaceTemplate", "HourEntry", "LivenessChallenge", "Merchant", "PointEntry",
+    "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "Team", "TeamKind", "User", "Voucher",
+    "VoucherStatus", "team_coordinators", "team_members",
+]

@@ -1,0 +1,24 @@
+"""The audit log of sensitive actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from volunteer.extensions import db
+from volunteer.db import CreatedMixin
+
+
+class AuditEvent(CreatedMixin, db.Model):
+    """Who did what to what, with the state before and after. Read-only once written."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(60), default="")
+    #: {"before": ..., "after": ...} or other facts of the action
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,159 @@
+"""Accounts: registration, sign-in, sign-out, staff creation, language."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from volunteer.errors import DomainError, FieldErrors, NotFoundError
+from volunteer.extensions import db
+from volunteer.models import Merchant, Role, Team, User
+from volunteer.services import audit
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+NAME_MAX = 50
+LOCALES = ("zh_CN", "en")
+
+
+class LoginFailedError(DomainError):
+    message = _l("Wrong mobile number or password.")
+    status_code = 401
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    path = Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
+    return frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
+
+
+def normalise_mobile(mobile: str) -> str:
+    """Strip spaces, dashes and a +86 prefix."""
+    digits = re.sub(r"[\s-]", "", mobile or "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    return digits
+
+
+def _check_password(password: str, confirm: str | None, errors: dict) -> None:
+    if len(password) < PASSWORD_MIN:
+        errors["password"] = _l("The password needs at least 8 characters.")
+    elif len(password) > PASSWORD_MAX:
+        errors["password"] = _l("The password can have at most 128 characters.")
+    elif password.lower() in _common_passwords():
+        errors["password"] = _l("This password is too common and easy to guess. Please choose another.")
+    elif confirm is not None and password != confirm:
+        errors["confirm"] = _l("The two passwords are not the same.")
+
+
+def _validate_person(name: str, mobile: str, password: str, confirm: str | None) -> dict:
+    errors: dict = {}
+    if not name:
+        errors["name"] = _l("Please enter your real name.")
+    elif len(name) > NAME_MAX:
+        errors["name"] = _l("The name can have at most 50 characters.")
+    if not MOBILE_RE.match(mobile):
+        errors["mobile"] = _l("Please enter an 11-digit mainland mobile number starting with 1.")
+    elif db.session.scalar(select(User.id).where(User.mobile == mobile)) is not None:
+        errors["mobile"] = _l("This mobile number is already registered. Please sign in instead.")
+    _check_password(password, confirm, errors)
+    return errors
+
+
+def register_volunteer(name: str, mobile: str, password: str, confirm: str, team_id: int | None,
+                       locale: str = "zh_CN") -> User:
+    """Create a volunteer account; every bad field gets its own message and nothing is saved."""
+    name, mobile = (name or "").strip(), normalise_mobile(mobile)
+    errors = _validate_person(name, mobile, password or "", confirm or "")
+    team = db.session.get(Team, team_id) if team_id else None
+    if team is None:
+        errors["team"] = _l("Please choose your team.")
+    if errors:
+        raise FieldErrors(errors)
+    user = User(name=name, mobile=mobile, password_hash=generate_password_hash(password), role=Role.VOLUNTEER,
+                locale=locale if locale in LOCALES else "zh_CN", teams=[team])
+    db.session.add(user)
+    db.session.flush()
+    audit.record(user.id, "account.register", f"user:{user.id}")
+    db.session.commit()
+    return user
+
+
+def create_user(actor_id: int | None, name: str, mobile: str, password: str, role: Role,
+                merchant_id: int | None = None, team_ids: tuple[int, ...] = ()) -> User:
+    """An admin (or the CLI) creates a coordinator, merchant staff, admin or volunteer."""
+    name, mobile = (name or "").strip(), normalise_mobile(mobile)
+    errors = _validate_person(name, mobile, password or "", None)
+    merchant = db.session.get(Merchant, merchant_id) if merchant_id else None
+    if role == Role.MERCHANT and merchant is None:
+        errors["merchant"] = _l("Merchant staff must belong to a merchant.")
+    teams = [db.session.get(Team, t) for t in team_ids]
+    if any(t is None for t in teams):
+        errors["teams"] = _l("Unknown team.")
+    if errors:
+        raise FieldErrors(errors)
+    user = User(name=name, mobile=mobile, password_hash=generate_password_hash(password), role=role,
+                merchant=merchant if role == Role.MERCHANT else None)
+    if role == Role.COORDINATOR:
+        user.managed_teams = teams
+    elif role == Role.VOLUNTEER:
+        user.teams = teams
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor_id, "account.create", f"user:{user.id}", role=role.value, mobile=mobile)
+    db.session.commit()
+    return user
+
+
+def authenticate(mobile: str, password: str) -> User:
+    """The enabled user with these credentials, or LoginFailedError (same message either way)."""
+    user = db.session.scalar(select(User).where(User.mobile == normalise_mobile(mobile)))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")  # same work as a real check: no timing oracle
+        raise LoginFailedError()
+    if not check_password_hash(user.password_hash, password or "") or not user.is_enabled:
+        raise LoginFailedError()
+    return user
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def end_sessions(user_id: int) -> None:
+    """Invalidate every login cookie of this user (logout, disable, password change)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    user.session_token = secrets.token_hex(16)
+    db.session.commit()
+
+
+def set_enabled(actor_id: int, user_id: int, enabled: bool) -> User:
+    """Disable or re-enable an account; disabling ends its sessions."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    before = user.is_enabled
+    user.is_enabled = enabled
+    if not enabled:
+        user.session_token = secrets.token_hex(16)
+    audit.record(actor_id, "account.enable" if enabled else "account.disable", f"user:{user.id}",
+                 before=before, after=enabled)
+    db.session.commit()
+    return user
+
+
+def set_locale(user_id: int, locale: str) -> None:
+    """Remember the language a person chose."""
+    if locale not in LOCALES:
+        raise DomainError(_l("Unknown language."))
+    user = db.session.get(User, user_id)
+    if user is not None:
+        user.locale = locale
+        db.session.commit()

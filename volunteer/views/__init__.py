@@ -1,0 +1,13 @@
+"""Blueprints, one per audience."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint."""
+    from volunteer.views import admin, auth, coordinator, faces, main, merchant, volunteer
+
+    for module in (main, auth, volunteer, faces, coordinator, merchant, admin):
+        app.register_blueprint(module.bp)

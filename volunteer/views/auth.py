@@ -1,0 +1,94 @@
+"""Registration, sign-in, sign-out and the language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from volunteer.errors import DomainError, FieldErrors
+from volunteer.extensions import form_key, limiter
+from volunteer.services import accounts, teams
+from volunteer.views.common import form_int
+
+bp = Blueprint("auth", __name__)
+
+
+def _failed_login(response) -> bool:
+    return response.status_code == 401
+
+
+def _account_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+
+
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_IP"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_account_limit, key_func=form_key("mobile"), methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed_login)
+def login():
+    """Sign in with mobile number and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    if request.method == "POST":
+        try:
+            user = accounts.authenticate(request.form.get("mobile", ""), request.form.get("password", ""))
+        except DomainError as exc:
+            return render_template("auth/login.html", error=exc.text, mobile=request.form.get("mobile", "")), 401
+        session.clear()  # a fresh session at login: nothing from before survives
+        login_user(user)
+        session["locale"] = user.locale
+        next_url = request.args.get("next", "")
+        if not next_url.startswith("/") or next_url.startswith("//"):
+            next_url = url_for("main.home")
+        return redirect(next_url)
+    return render_template("auth/login.html", error=None, mobile="")
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Sign out everywhere: the session token changes, so a copied cookie stops working."""
+    accounts.end_sessions(current_user.id)
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    """A volunteer creates their own account."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = request.form
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            user = accounts.register_volunteer(form.get("name", ""), form.get("mobile", ""),
+                                               form.get("password", ""), form.get("confirm", ""),
+                                               form_int("team_id"), session.get("locale", "zh_CN"))
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            session.clear()
+            login_user(user)
+            flash(_("Welcome! Your account is ready."), "success")
+            return redirect(url_for("main.home"))
+    status = 400 if errors else 200
+    return render_template("auth/register.html", errors=errors, form=form, teams=teams.team_choices()), status
+
+
+@bp.route("/language/<code>", methods=["POST"])
+def set_language(code: str):
+    """Switch between 中文 and English; remembered for the account when signed in."""
+    if code not in current_app.config["LANGUAGES"]:
+        code = current_app.config["BABEL_DEFAULT_LOCALE"]
+    session["locale"] = code
+    if current_user.is_authenticated:
+        accounts.set_locale(current_user.id, code)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("main.home"))

@@ -1,0 +1,128 @@
+"""What every blueprint shares: locale choice, role checks, request hooks."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, abort, flash, g, request, session
+from flask_babel import gettext, ngettext
+from flask_login import current_user, login_required
+
+from volunteer.errors import DomainError
+from volunteer.extensions import limiter, login_manager
+from volunteer.models import Role, User
+
+LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
+
+
+def select_locale() -> str:
+    """The signed-in user's choice, else this browser's choice, else the browser's header, else Chinese."""
+    from flask import current_app, has_request_context
+
+    supported = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if current_user and current_user.is_authenticated and current_user.locale in supported:
+        return current_user.locale
+    if session.get("locale") in supported:
+        return session["locale"]
+    return request.accept_languages.best_match(supported) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def roles_required(*roles: Role) -> Callable:
+    """The view is for these roles only; everyone else gets the friendly 403 page."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.allowed_roles = roles  # read by the permission-matrix test
+        return wrapped
+
+    return decorator
+
+
+def retry_message() -> str:
+    """'Try again in N minutes' for the limit that was just hit."""
+    limit = limiter.current_limit
+    seconds = max(1, int(limit.reset_at - time.time())) if limit else 60
+    minutes = math.ceil(seconds / 60)
+    return ngettext("Too many attempts. Please try again in %(num)d minute.",
+                    "Too many attempts. Please try again in %(num)d minutes.", minutes)
+
+
+def flash_error(exc: DomainError) -> None:
+    """Show a domain refusal to the person."""
+    flash(exc.text, "error")
+
+
+def form_int(name: str) -> int | None:
+    """An integer form or query field, or None when missing or malformed."""
+    raw = (request.values.get(name) or "").strip()
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+@login_manager.user_loader
+def load_user(identity: str) -> User | None:
+    """Identity is "<id>:<session token>"; an old token (after logout) loads nobody."""
+    from volunteer.extensions import db
+
+    user_id, _, token = identity.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not token or user.session_token != token or not user.is_enabled:
+        return None
+    return user
+
+
+def install_request_hooks(app: Flask) -> None:
+    """Template globals and security headers."""
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        from flask_babel import get_locale
+
+        return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_locale": "zh_CN" if get_locale().language == "zh" else "en", "Role": Role,
+                "star_text": star_text}
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+            "script-src 'self'; frame-ancestors 'none'",
+        )
+        return response
+
+    @app.before_request
+    def remember_start() -> None:
+        g.request_started = time.perf_counter()
+
+
+def star_text(stars: int) -> str:
+    """★★☆☆☆ for two stars."""
+    return "★" * stars + "☆" * (5 - stars)
+
+
+def role_name(role: Role) -> str:
+    """A role in the reader's language."""
+    return {Role.VOLUNTEER: gettext("Volunteer"), Role.COORDINATOR: gettext("Coordinator"),
+            Role.MERCHANT: gettext("Merchant staff"), Role.ADMIN: gettext("Administrator")}[role]

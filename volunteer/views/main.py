@@ -1,0 +1,35 @@
+"""The landing page and each role's home."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user
+
+from volunteer.models import Role
+from volunteer.services import home
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def home_page():
+    """Alias so "/" always works."""
+    return home_view()
+
+
+@bp.route("/home", endpoint="home")
+def home_view():
+    """What this person does next."""
+    if not current_user.is_authenticated:
+        return render_template("main/landing.html")
+    summary = home.summary_for(current_user)
+    return render_template(f"main/home_{current_user.role.value}.html", s=summary)
+
+
+@bp.route("/healthz")
+def healthz():
+    """For the load balancer."""
+    return {"ok": True}
+
+
+ROLE_TEMPLATES = {role: f"main/home_{role.value}.html" for role in Role}
