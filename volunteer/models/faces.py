@@ -61,3 +61,5 @@ class FaceAttempt(CreatedMixin, db.Model):
     accepted: Mapped[bool] = mapped_column()
     liveness: Mapped[str] = mapped_column(String(20), default="")
     reason: Mapped[str] = mapped_column(String(60), default="")
+    #: short digests of the frames' pixels (not the pixels): a replayed frame set is recognised
+    frame_digests: Mapped[str] = mapped_column(String(200), default="", server_default="")

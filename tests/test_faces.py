@@ -1,0 +1,328 @@
+"""The face adapter and the face identity service, on real photographs."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from tests.facekit import PHOTOS, encode, image, jpeg, john, obama_enrolment, obama_live
+from volunteer import faces
+from volunteer.db import utcnow
+from volunteer.extensions import db
+from volunteer.models import AuditEvent, FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
+from volunteer.services import face_id
+
+pytestmark = pytest.mark.usefixtures("photos")
+JOHNS = ["John_Salley", "John_Savage", "John_Schneider", "John_Shimkus", "John_Simm"]
+
+
+# --- the adapter --------------------------------------------------------------------------------------------
+
+def test_genuine_pairs_are_within_tolerance_and_impostors_beyond():
+    tolerance = 0.5
+    encodings = {p: [faces.analyse(john(p, i)).encoding for i in range(4)] for p in JOHNS}
+    for person, encs in encodings.items():
+        for a, b in itertools.combinations(encs, 2):
+            assert faces.distance(a, b) <= tolerance, person
+    for p1, p2 in itertools.combinations(JOHNS, 2):
+        assert faces.distance(encodings[p1][0], encodings[p2][0]) > tolerance, (p1, p2)
+
+
+def test_obama_photos_match_each_other_and_not_biden():
+    obama = [faces.analyse(jpeg(n)).encoding for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    biden = faces.analyse(jpeg("biden.jpg")).encoding
+    assert max(faces.distance(a, b) for a, b in itertools.combinations(obama, 2)) <= 0.5
+    assert min(faces.distance(biden, o) for o in obama) > 0.6
+
+
+def test_no_face_is_refused_with_its_message():
+    blank = encode(Image.new("RGB", (640, 480), (120, 140, 160)))
+    with pytest.raises(faces.NoFaceError) as info:
+        faces.analyse(blank)
+    assert "No face was found" in info.value.text
+
+
+def test_several_faces_are_refused_saying_how_many():
+    with pytest.raises(faces.SeveralFacesError) as info:
+        faces.analyse((PHOTOS / "bald_guys.jpg").read_bytes())
+    assert "More than one face was found" in info.value.text
+    assert info.value.params["count"] > 1
+
+
+@pytest.mark.parametrize("name", ["obama_partial_face.jpg", "obama_partial_face2.jpg"])
+def test_a_face_cut_by_the_edge_asks_to_centre(name):
+    with pytest.raises(faces.FaceOffCentreError) as info:
+        faces.analyse((PHOTOS / name).read_bytes())
+    assert "centre your face" in info.value.text
+
+
+def test_a_distant_face_asks_to_come_closer():
+    small = image("obama.jpg").resize((171, 213))  # a face about 50 px wide in a 640 x 480 frame
+    canvas = Image.new("RGB", (640, 480), (200, 200, 200))
+    canvas.paste(small, (240, 130))
+    with pytest.raises(faces.FaceTooSmallError) as info:
+        faces.analyse(encode(canvas))
+    assert "come closer" in info.value.text
+
+
+@pytest.mark.parametrize("data, error", [
+    (b"GIF89a" + b"\0" * 100, faces.NotAnImageError),
+    (b"%PDF-1.4 not a photo", faces.NotAnImageError),
+    (b"", faces.NotAnImageError),
+    (b"\xff\xd8\xff\xe0" + b"garbage" * 50, faces.CorruptImageError),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, faces.CorruptImageError),
+])
+def test_bad_files_are_refused_by_content(data, error):
+    with pytest.raises(error):
+        faces.analyse(data)
+
+
+def test_a_gif_named_jpg_is_refused():
+    gif = encode(image("obama.jpg"), "GIF")
+    with pytest.raises(faces.NotAnImageError) as info:
+        faces.analyse(gif)
+    assert "JPEG or PNG" in info.value.text
+
+
+def test_webp_is_refused():
+    with pytest.raises(faces.NotAnImageError):
+        faces.analyse(encode(image("obama.jpg"), "WEBP"))
+
+
+def test_oversized_file_is_refused_before_decoding():
+    with pytest.raises(faces.ImageTooLargeError) as info:
+        faces.analyse(b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024 + 1))
+    assert info.value.status_code == 413
+
+
+def test_decompression_bomb_is_refused_cheaply():
+    # a 20000 x 20000 PNG compresses to a few hundred kilobytes
+    bomb = encode(Image.new("L", (20000, 20000)), "PNG", optimize=False)
+    assert len(bomb) < 5 * 1024 * 1024
+    with pytest.raises(faces.TooManyPixelsError) as info:
+        faces.analyse(bomb)
+    assert "megapixels" in info.value.text
+
+
+def test_exif_orientation_is_applied():
+    img = image("obama.jpg").rotate(90, expand=True)  # stored sideways (turned anticlockwise)...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ...with the tag that says "turn 90° clockwise to view", as phones write it
+    with pytest.raises(faces.NoFaceError):
+        faces.analyse(encode(img))  # without the tag the sideways face is not found
+    frame = faces.analyse(encode(img, exif=exif))
+    upright = faces.analyse(jpeg("obama.jpg"))
+    assert faces.distance(frame.encoding, upright.encoding) < 0.2
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "LA"])
+def test_any_image_mode_is_converted(mode):
+    img = image("obama.jpg")
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
+        assert img.mode == "I;16"
+    else:
+        img = img.convert(mode)
+    frame = faces.analyse(encode(img, "PNG"))
+    assert frame.encoding.shape == (128,)
+
+
+def test_mirror_image_turns_the_other_way():
+    turned = faces.analyse(jpeg("obama2.jpg"))
+    mirrored = faces.analyse(jpeg("obama2.jpg", mirror=True))
+    straight = faces.analyse(jpeg("obama.jpg"))
+    assert (turned.pose, mirrored.pose, straight.pose) == ("right", "left", "straight")
+
+
+def test_templates_are_unreadable_without_the_key():
+    from cryptography.fernet import Fernet
+
+    encoding = faces.analyse(jpeg("obama.jpg")).encoding
+    key, other = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    token = faces.encrypt(encoding, key)
+    assert encoding.astype("<f8").tobytes() not in token
+    assert np.allclose(faces.decrypt(token, key), encoding)
+    with pytest.raises(faces.InvalidToken):
+        faces.decrypt(token, other)
+
+
+# --- the service ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def enrolled(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    assert face_id.enrol(user.id, obama_enrolment()) == 3
+    return user
+
+
+def _challenge(user) -> str:
+    return face_id.issue_challenge(user.id).token
+
+
+def test_enrolment_needs_consent(app, make_volunteer):
+    user = make_volunteer()
+    with pytest.raises(face_id.ConsentRequiredError):
+        face_id.enrol(user.id, obama_enrolment())
+    assert db.session.scalar(select(func.count(FaceTemplate.id))) == 0
+
+
+def test_consent_is_recorded_with_time_and_version(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    consent = db.session.scalar(select(FaceConsent))
+    assert consent.policy_version == app.config["FACE_POLICY_VERSION"] and consent.given_at <= utcnow()
+
+
+def test_enrolment_stores_encrypted_templates_not_photos(app, enrolled):
+    rows = db.session.scalars(select(FaceTemplate).where(FaceTemplate.user_id == enrolled.id)).all()
+    assert len(rows) == 3
+    for row in rows:
+        assert row.model_name == faces.MODEL_NAME and row.model_version == faces.MODEL_VERSION
+        assert len(row.ciphertext) < 2000  # an encrypted 128-d vector, not an image
+        assert faces.decrypt(row.ciphertext, app.config["FACE_KEY"]).shape == (128,)
+    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "face.enrol")) == "face.enrol"
+
+
+def test_enrolment_refuses_three_different_people(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    with pytest.raises(face_id.EnrolmentError) as info:
+        face_id.enrol(user.id, [jpeg("obama.jpg"), jpeg("biden.jpg"), john("John_Simm", 0)])
+    assert "do not look like the same person" in info.value.text
+    assert not face_id.is_enrolled(user.id)
+
+
+def test_enrolment_says_which_picture_is_wrong(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    with pytest.raises(face_id.EnrolmentError) as info:
+        face_id.enrol(user.id, [jpeg("obama.jpg"), (PHOTOS / "bald_guys.jpg").read_bytes(), jpeg("obama3.jpg")])
+    assert info.value.text.startswith("Picture 2:") and "More than one face" in info.value.text
+    assert not face_id.is_enrolled(user.id)
+
+
+def test_genuine_live_verification_passes(app, enrolled):
+    result = face_id.verify(enrolled.id, obama_live(), _challenge(enrolled))
+    assert result.accepted, result.reason
+    assert result.liveness == "passed" and result.distance <= app.config["FACE_TOLERANCE"]
+    attempt = db.session.scalar(select(FaceAttempt).where(FaceAttempt.purpose == "verify"))
+    assert attempt.accepted and attempt.distance == pytest.approx(result.distance)
+
+
+def test_impostor_is_refused(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    face_id.enrol(user.id, [john("John_Simm", 0), john("John_Simm", 1), john("John_Simm", 2)])
+    result = face_id.verify(user.id, obama_live(), _challenge(user))
+    assert not result.accepted and result.reason == "mismatch"
+    assert result.distance > app.config["FACE_TOLERANCE"]
+    assert "does not look like the enrolled person" in result.message
+
+
+def test_a_still_photo_fails_liveness(app, enrolled):
+    still = jpeg("obama.jpg", quality=80)
+    result = face_id.verify(enrolled.id, [still, still, still], _challenge(enrolled))
+    assert not result.accepted and result.reason == "liveness_still"
+
+
+def test_slightly_different_stills_fail_the_pose_check(app, enrolled):
+    frames = [jpeg("obama.jpg", trim=t) for t in (1, 2, 3)]
+    result = face_id.verify(enrolled.id, frames, _challenge(enrolled))
+    assert not result.accepted and result.reason == "liveness_pose"
+
+
+def test_frames_in_the_wrong_order_fail(app, enrolled):
+    left, right, straight = obama_live()
+    result = face_id.verify(enrolled.id, [right, left, straight], _challenge(enrolled))
+    assert not result.accepted and result.reason == "liveness_pose"
+
+
+def test_a_challenge_cannot_be_reused(app, enrolled):
+    token = _challenge(enrolled)
+    assert face_id.verify(enrolled.id, obama_live(trim=2), token).accepted
+    again = face_id.verify(enrolled.id, obama_live(trim=4), token)
+    assert not again.accepted and again.reason == "challenge_invalid"
+
+
+def test_an_expired_challenge_fails(app, enrolled):
+    challenge = face_id.issue_challenge(enrolled.id)
+    challenge.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    result = face_id.verify(enrolled.id, obama_live(), challenge.token)
+    assert not result.accepted and result.reason == "challenge_invalid"
+
+
+def test_another_persons_challenge_fails(app, enrolled, make_volunteer):
+    other = make_volunteer("别人")
+    result = face_id.verify(enrolled.id, obama_live(), _challenge(other))
+    assert not result.accepted and result.reason == "challenge_invalid"
+
+
+def test_a_replayed_frame_set_fails_with_a_new_challenge(app, enrolled):
+    frames = obama_live()
+    assert face_id.verify(enrolled.id, frames, _challenge(enrolled)).accepted
+    replay = face_id.verify(enrolled.id, frames, _challenge(enrolled))
+    assert not replay.accepted and replay.reason == "liveness_replay"
+
+
+def test_frames_of_two_people_fail(app, enrolled):
+    left, right, _ = obama_live()
+    result = face_id.verify(enrolled.id, [left, right, jpeg("biden.jpg")], _challenge(enrolled))
+    assert not result.accepted and result.reason in {"liveness_people", "liveness_pose"}
+
+
+def test_the_challenge_order_is_random_without_test_config(app_factory):
+    app = app_factory(FACE_TEST_CHALLENGE="")
+    from volunteer.models import Role, User
+
+    user = User(name="x", mobile="13911112222", password_hash="x", role=Role.VOLUNTEER)
+    db.session.add(user)
+    db.session.commit()
+    orders = {face_id.issue_challenge(user.id).steps for _ in range(30)}
+    assert len(orders) > 1 and all(sorted(o.split(",")) == ["left", "right", "straight"] for o in orders)
+
+
+@pytest.mark.app_config(FACE_LIVENESS=False)
+def test_liveness_switched_off_by_configuration_says_so(app, enrolled):
+    result = face_id.verify(enrolled.id, [jpeg("obama2.jpg")], None)
+    assert result.accepted and result.liveness == "off"
+
+
+def test_failed_verifications_are_rate_limited(app, enrolled):
+    for _ in range(app.config["CHECKIN_ATTEMPTS"]):
+        assert not face_id.verify(enrolled.id, [jpeg("obama.jpg")], None).accepted
+    with pytest.raises(face_id.TooManyFailuresError) as info:
+        face_id.verify(enrolled.id, obama_live(), _challenge(enrolled))
+    assert "Please try again in 10 minutes" in info.value.text
+
+
+def test_deleting_face_data_removes_every_template(app, enrolled):
+    assert face_id.delete_face_data(enrolled.id, enrolled.id) == 3
+    assert db.session.scalar(select(func.count(FaceTemplate.id))) == 0
+    assert db.session.scalar(select(func.count(LivenessChallenge.id))) == 0
+    assert not face_id.has_consent(enrolled.id)
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "face.delete")).details == {
+        "templates_removed": 3}
+    with pytest.raises(face_id.NotEnrolledError):
+        face_id.verify(enrolled.id, obama_live(), None)
+
+
+def test_deleting_the_account_removes_templates(app, enrolled):
+    db.session.delete(enrolled)
+    db.session.commit()
+    assert db.session.scalar(select(func.count(FaceTemplate.id))) == 0
+
+
+def test_no_image_is_written_to_the_database(app, enrolled):
+    face_id.verify(enrolled.id, obama_live(), _challenge(enrolled))
+    jpeg_magic, png_magic = b"\xff\xd8\xff", b"\x89PNG"
+    for (blob,) in db.session.execute(select(FaceTemplate.ciphertext)):
+        assert jpeg_magic not in blob and png_magic not in blob
+    assert len(db.session.scalars(select(FaceAttempt.frame_digests)).all()) >= 2

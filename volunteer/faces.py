@@ -1,0 +1,227 @@
+"""The face adapter: image checks, detection, 128-d encodings, head pose, template encryption.
+
+Plain functions over bytes and numbers; it knows nothing of Flask, the database or users. Models are loaded
+lazily, once per process, under a lock (never at import time). dlib's detector, shape predictor and encoder are
+used directly (the same models face_recognition wraps) so each frame is decoded once, detected once on a copy
+at most 640 px on its longest side, and encoded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from cryptography.fernet import Fernet, InvalidToken
+from flask_babel import lazy_gettext as _l
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from volunteer.errors import DomainError
+
+MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
+MODEL_VERSION = "face_recognition_models-0.3.0"
+DETECT_SIDE = 640
+#: a face narrower than this share of the shorter image side is too far away
+MIN_FACE_SHARE = 0.12
+#: |yaw| at least this is a turned head; at most STRAIGHT_YAW is looking straight (see docs/FACES.md)
+TURN_YAW = 0.12
+STRAIGHT_YAW = 0.08
+
+
+class FaceImageError(DomainError):
+    """Something about one photo prevents using it."""
+
+    message = _l("This photo cannot be used.")
+    code = "bad_image"
+
+
+class NotAnImageError(FaceImageError):
+    message = _l("Please send a JPEG or PNG photo.")
+    code = "not_image"
+    status_code = 415
+
+
+class ImageTooLargeError(FaceImageError):
+    message = _l("The photo is too large (at most 5 MB).")
+    code = "too_large"
+    status_code = 413
+
+
+class TooManyPixelsError(FaceImageError):
+    message = _l("The photo has too many pixels (at most 12 megapixels).")
+    code = "too_many_pixels"
+    status_code = 413
+
+
+class CorruptImageError(FaceImageError):
+    message = _l("The photo is damaged and cannot be read. Please take it again.")
+    code = "corrupt"
+
+
+class NoFaceError(FaceImageError):
+    message = _l("No face was found. Look at the camera in good light.")
+    code = "no_face"
+
+
+class SeveralFacesError(FaceImageError):
+    message = _l("More than one face was found (%(count)d). Only you should be in the picture.")
+    code = "several_faces"
+
+
+class FaceTooSmallError(FaceImageError):
+    message = _l("Your face is too small in the picture. Please come closer.")
+    code = "too_small"
+
+
+class FaceOffCentreError(FaceImageError):
+    message = _l("Your face is partly outside the picture. Please centre your face in the oval.")
+    code = "off_centre"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What one photo tells: its encoding, head pose and a digest of its pixels."""
+
+    encoding: np.ndarray
+    yaw: float
+    digest: str
+    box: tuple[int, int, int, int]
+
+    @property
+    def pose(self) -> str:
+        """'left', 'right', 'straight', or '' when between (the subject's own left and right)."""
+        if self.yaw >= TURN_YAW:
+            return "left"
+        if self.yaw <= -TURN_YAW:
+            return "right"
+        if abs(self.yaw) <= STRAIGHT_YAW:
+            return "straight"
+        return ""
+
+
+class _Models:
+    """dlib models, loaded on first use."""
+
+    _lock = threading.Lock()
+    _loaded: dict[str, Any] | None = None
+
+    @classmethod
+    def get(cls) -> dict[str, Any]:
+        if cls._loaded is None:
+            with cls._lock:
+                if cls._loaded is None:
+                    import dlib
+                    import face_recognition_models as files
+
+                    cls._loaded = {
+                        "detector": dlib.get_frontal_face_detector(),
+                        "pose5": dlib.shape_predictor(files.pose_predictor_five_point_model_location()),
+                        "encoder": dlib.face_recognition_model_v1(files.face_recognition_model_location()),
+                    }
+        return cls._loaded
+
+
+def warm_up() -> None:
+    """Load the models now (e.g. in a gunicorn worker before serving)."""
+    _Models.get()
+
+
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def decode(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_000_000) -> Image.Image:
+    """Check and decode JPEG/PNG bytes into an upright 8-bit RGB image."""
+    if len(data) > max_bytes:
+        raise ImageTooLargeError()
+    if not data.startswith(_MAGIC):
+        raise NotAnImageError()
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.format not in ("JPEG", "PNG"):
+            raise NotAnImageError()
+        width, height = image.size  # read from the header: a bomb is refused before any decoding
+        if width * height > max_pixels:
+            raise TooManyPixelsError()
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError() from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImageError() from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.uint32)
+        scale = 257 if array.max(initial=0) > 255 else 1
+        image = Image.fromarray((array // scale).clip(0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_000_000) -> Frame:
+    """Decode, find exactly one usable face, and encode it (once)."""
+    image = decode(data, max_bytes, max_pixels)
+    scale = DETECT_SIDE / max(image.size)
+    if scale < 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+    pixels = np.asarray(image)
+    models = _Models.get()
+    faces = models["detector"](pixels, 0)
+    if len(faces) == 0:
+        faces = models["detector"](pixels, 1)
+    if len(faces) == 0:
+        raise NoFaceError()
+    if len(faces) > 1:
+        raise SeveralFacesError(count=len(faces))
+    face = faces[0]
+    height, width = pixels.shape[:2]
+    if face.left() < 0 or face.top() < 0 or face.right() > width or face.bottom() > height:
+        raise FaceOffCentreError()
+    if face.width() < MIN_FACE_SHARE * min(width, height):
+        raise FaceTooSmallError()
+    shape = models["pose5"](pixels, face)
+    points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=float)
+    encoding = np.array(models["encoder"].compute_face_descriptor(pixels, shape), dtype=np.float64)
+    return Frame(encoding=encoding, yaw=_yaw(points), digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:32],
+                 box=(face.left(), face.top(), face.right(), face.bottom()))
+
+
+def _yaw(points: np.ndarray) -> float:
+    """Nose offset from the eyes' midpoint, in inter-eye distances; positive: the subject turned to their left.
+
+    Uses the 5-point model (eye corners and nose base), whose licence allows this use; the 68-point one's does not.
+    """
+    eye_a, eye_b = points[0:2].mean(axis=0), points[2:4].mean(axis=0)
+    between = np.linalg.norm(eye_a - eye_b) or 1.0
+    return float((points[4][0] - points[:4, 0].mean()) / between)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance between two encodings."""
+    return float(np.linalg.norm(a - b))
+
+
+def nearest(encoding: np.ndarray, templates: list[np.ndarray]) -> float:
+    """Distance to the closest template."""
+    return min(distance(encoding, t) for t in templates)
+
+
+def encrypt(encoding: np.ndarray, key: str) -> bytes:
+    """Fernet-encrypt an encoding (float64 bytes); the key lives outside the database."""
+    return Fernet(key.encode()).encrypt(np.asarray(encoding, dtype="<f8").tobytes())
+
+
+def decrypt(ciphertext: bytes, key: str) -> np.ndarray:
+    """The encoding back; raises InvalidToken with the wrong key."""
+    return np.frombuffer(Fernet(key.encode()).decrypt(ciphertext), dtype="<f8")
+
+
+__all__ = ["Frame", "InvalidToken", "analyse", "decode", "decrypt", "distance", "encrypt", "nearest", "warm_up"]

@@ -1,0 +1,253 @@
+"""Face identity use cases: consent, enrolment, liveness challenges, verification, deletion."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select, update
+
+from volunteer import faces
+from volunteer.db import utcnow
+from volunteer.errors import DomainError
+from volunteer.extensions import db
+from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
+from volunteer.services import audit
+
+POSES = ("left", "right", "straight")
+ENROL_PHOTOS = 3
+
+
+class ConsentRequiredError(DomainError):
+    message = _l("Please read and accept the face data notice first.")
+    status_code = 403
+
+
+class NotEnrolledError(DomainError):
+    message = _l("You have not enrolled your face yet.")
+    status_code = 409
+
+
+class EnrolmentError(DomainError):
+    message = _l("Enrolment failed.")
+
+
+class TooManyFailuresError(DomainError):
+    message = _l("Too many failed face checks. Please try again in %(minutes)d minutes, or ask your coordinator "
+                 "to record your attendance.")
+    status_code = 429
+
+
+REASONS = {
+    "match": _l("Verified: it is you."),
+    "mismatch": _l("This does not look like the enrolled person."),
+    "liveness_pose": _l("The head movements did not follow the instructions. Please try again."),
+    "liveness_still": _l("The pictures are identical: a live face is needed, not a photo."),
+    "liveness_people": _l("The pictures show different people."),
+    "liveness_replay": _l("These pictures were already used. Please take new ones."),
+    "challenge_invalid": _l("The instructions have expired or were already used. Please start again."),
+    "frame_count": _l("Please send one picture for each instruction."),
+}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of one verification attempt (also kept as evidence)."""
+
+    accepted: bool
+    reason: str
+    distance: float | None = None
+    liveness: str = ""
+    message_override: str | None = None
+
+    @property
+    def message(self) -> str:
+        """What to tell the volunteer."""
+        return self.message_override or str(REASONS.get(self.reason, REASONS["mismatch"]))
+
+
+def _settings() -> dict:
+    cfg = current_app.config
+    return {"max_bytes": cfg["FACE_MAX_BYTES"], "max_pixels": cfg["FACE_MAX_PIXELS"]}
+
+
+def has_consent(user_id: int) -> bool:
+    """Whether the volunteer's current consent covers the current policy."""
+    return db.session.scalar(
+        select(func.count(FaceConsent.id)).where(
+            FaceConsent.user_id == user_id, FaceConsent.withdrawn_at.is_(None),
+            FaceConsent.policy_version == current_app.config["FACE_POLICY_VERSION"])
+    ) > 0
+
+
+def is_enrolled(user_id: int) -> bool:
+    """Whether templates exist."""
+    return db.session.scalar(select(func.count(FaceTemplate.id)).where(FaceTemplate.user_id == user_id)) > 0
+
+
+def give_consent(user_id: int) -> None:
+    """Record the separate consent to face processing, with time and policy version."""
+    if not has_consent(user_id):
+        version = current_app.config["FACE_POLICY_VERSION"]
+        db.session.add(FaceConsent(user_id=user_id, policy_version=version))
+        audit.record(user_id, "face.consent", f"user:{user_id}", policy_version=version)
+        db.session.commit()
+
+
+def delete_face_data(actor_id: int, user_id: int) -> int:
+    """Remove every template at once and withdraw consent; audited. Returns how many templates were removed."""
+    removed = db.session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user_id)).rowcount
+    db.session.execute(update(FaceConsent).where(FaceConsent.user_id == user_id,
+                                                 FaceConsent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
+    db.session.execute(delete(LivenessChallenge).where(LivenessChallenge.user_id == user_id))
+    audit.record(actor_id, "face.delete", f"user:{user_id}", templates_removed=removed)
+    db.session.commit()
+    return removed
+
+
+def enrol(user_id: int, photos: list[bytes]) -> int:
+    """Check three captures, require they show one person, and store encrypted templates (replacing old ones)."""
+    if not has_consent(user_id):
+        raise ConsentRequiredError()
+    if len(photos) != ENROL_PHOTOS:
+        raise EnrolmentError(_l("Please take three pictures."))
+    frames = []
+    for number, data in enumerate(photos, start=1):
+        try:
+            frames.append(faces.analyse(data, **_settings()))
+        except faces.FaceImageError as exc:
+            _record_attempt(user_id, "enrol", False, reason=exc.code)
+            db.session.commit()
+            raise EnrolmentError(_l("Picture %(number)d: %(problem)s"), number=number, problem=exc.text) from exc
+    tolerance = current_app.config["FACE_TOLERANCE"]
+    worst = max(faces.distance(a.encoding, b.encoding) for a, b in itertools.combinations(frames, 2))
+    if worst > tolerance:
+        _record_attempt(user_id, "enrol", False, distance=worst, reason="mismatch")
+        db.session.commit()
+        raise EnrolmentError(_l("The three pictures do not look like the same person. Please take them again."))
+    key = current_app.config["FACE_KEY"]
+    db.session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user_id))
+    for frame in frames:
+        db.session.add(FaceTemplate(user_id=user_id, model_name=faces.MODEL_NAME, model_version=faces.MODEL_VERSION,
+                                    ciphertext=faces.encrypt(frame.encoding, key)))
+    _record_attempt(user_id, "enrol", True, distance=worst, reason="match",
+                    digests=[f.digest for f in frames])
+    audit.record(user_id, "face.enrol", f"user:{user_id}", templates=len(frames), model=faces.MODEL_NAME)
+    db.session.commit()
+    return len(frames)
+
+
+def issue_challenge(user_id: int) -> LivenessChallenge:
+    """A one-time random order of head poses, valid for two minutes."""
+    fixed = current_app.config.get("FACE_TEST_CHALLENGE")
+    steps = fixed.split(",") if fixed else random.SystemRandom().sample(POSES, len(POSES))
+    challenge = LivenessChallenge(
+        token=secrets.token_urlsafe(24), user_id=user_id, steps=",".join(steps),
+        expires_at=utcnow() + timedelta(seconds=current_app.config["FACE_CHALLENGE_SECONDS"]))
+    db.session.add(challenge)
+    db.session.commit()
+    return challenge
+
+
+def check_failure_budget(user_id: int) -> None:
+    """Failed verifications are limited per volunteer (shared by every worker through the database)."""
+    window = timedelta(minutes=10)
+    since = utcnow() - window
+    failures = db.session.execute(
+        select(func.count(FaceAttempt.id), func.min(FaceAttempt.created_at)).where(
+            FaceAttempt.user_id == user_id, FaceAttempt.purpose != "enrol",
+            FaceAttempt.accepted.is_(False), FaceAttempt.created_at > since)
+    ).one()
+    if failures[0] >= current_app.config["CHECKIN_ATTEMPTS"]:
+        wait = failures[1] + window - utcnow()
+        raise TooManyFailuresError(minutes=max(1, math.ceil(wait.total_seconds() / 60)))
+
+
+def verify(user_id: int, frames: list[bytes], token: str | None, purpose: str = "verify") -> Verification:
+    """Compare fresh frames with the volunteer's templates, with the liveness challenge. Commits the evidence."""
+    if not is_enrolled(user_id):
+        raise NotEnrolledError()
+    check_failure_budget(user_id)
+    result, digests = _evaluate(user_id, frames, token)
+    _record_attempt(user_id, purpose, result.accepted, distance=result.distance, liveness=result.liveness,
+                    reason=result.reason, digests=digests)
+    db.session.commit()
+    return result
+
+
+def _evaluate(user_id: int, frames: list[bytes], token: str | None) -> tuple[Verification, list[str]]:
+    liveness_on = current_app.config["FACE_LIVENESS"]
+    steps: list[str] = []
+    if liveness_on:
+        steps = _use_challenge(user_id, token)
+        if steps is None:
+            return Verification(False, "challenge_invalid", liveness="failed"), []
+        if len(frames) != len(steps):
+            return Verification(False, "frame_count", liveness="failed"), []
+    elif not frames:
+        return Verification(False, "frame_count"), []
+    try:
+        analysed = [faces.analyse(data, **_settings()) for data in frames]
+    except faces.FaceImageError as exc:
+        return Verification(False, exc.code, message_override=exc.text, liveness="failed" if liveness_on else ""), []
+    digests = [f.digest for f in analysed]
+    tolerance = current_app.config["FACE_TOLERANCE"]
+    key = current_app.config["FACE_KEY"]
+    templates = [faces.decrypt(t, key) for t in db.session.scalars(
+        select(FaceTemplate.ciphertext).where(FaceTemplate.user_id == user_id))]
+    best = min(faces.nearest(f.encoding, templates) for f in analysed)
+    liveness = "off"
+    if liveness_on:
+        failure = _liveness_failure(user_id, analysed, steps, tolerance)
+        if failure:
+            return Verification(False, failure, distance=best, liveness="failed"), digests
+        liveness = "passed"
+    if best > tolerance:
+        return Verification(False, "mismatch", distance=best, liveness=liveness), digests
+    return Verification(True, "match", distance=best, liveness=liveness), digests
+
+
+def _use_challenge(user_id: int, token: str | None) -> list[str] | None:
+    """Spend the challenge in one conditional UPDATE: reuse, expiry and someone else's token all fail."""
+    if not token:
+        return None
+    now = utcnow()
+    spent = db.session.execute(
+        update(LivenessChallenge)
+        .where(LivenessChallenge.token == token, LivenessChallenge.user_id == user_id,
+               LivenessChallenge.used_at.is_(None), LivenessChallenge.expires_at > now)
+        .values(used_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if spent != 1:
+        return None
+    return db.session.scalar(select(LivenessChallenge.steps).where(LivenessChallenge.token == token)).split(",")
+
+
+def _liveness_failure(user_id: int, analysed: list[faces.Frame], steps: list[str], tolerance: float) -> str | None:
+    digests = [f.digest for f in analysed]
+    if len(set(digests)) != len(digests):
+        return "liveness_still"
+    if any(f.pose != step for f, step in zip(analysed, steps, strict=True)):
+        return "liveness_pose"
+    if any(faces.distance(a.encoding, b.encoding) > tolerance for a, b in itertools.combinations(analysed, 2)):
+        return "liveness_people"
+    previous = db.session.scalars(
+        select(FaceAttempt.frame_digests).where(FaceAttempt.user_id == user_id, FaceAttempt.frame_digests != "")
+        .order_by(FaceAttempt.id.desc()).limit(200))
+    seen = {d for row in previous for d in row.split(",")}
+    if seen.intersection(d[:16] for d in digests):
+        return "liveness_replay"
+    return None
+
+
+def _record_attempt(user_id: int, purpose: str, accepted: bool, distance: float | None = None,
+                    liveness: str = "", reason: str = "", digests: list[str] | None = None) -> None:
+    db.session.add(FaceAttempt(user_id=user_id, purpose=purpose, accepted=accepted, distance=distance,
+                               liveness=liveness, reason=reason[:60],
+                               frame_digests=",".join(d[:16] for d in (digests or []))))
