@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -95,8 +97,15 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        if not has_app_context():  # a redirect followed from inside the isolated request
+            return super().open(*args, **kwargs)
         db.session.commit()  # end the test's transaction: SQLite's BEGIN IMMEDIATE would block the request
+        kwargs.setdefault("buffered", True)  # read and close the response, which closes spooled uploads
         response = contextvars.Context().run(super().open, *args, **kwargs)
+        # werkzeug spools large multipart test bodies to a temporary file and leaves it open
+        stream = response.request.environ.get("wsgi.input") if response.request else None
+        if stream is not None and not stream.closed:
+            stream.close()
         db.session.expire_all()  # see what the request wrote
         return response
 
@@ -146,8 +155,10 @@ def app(app_factory, request):
 
     ``@pytest.mark.app_config(KEY=value)`` overrides configuration for one test.
     """
-    marker = request.node.get_closest_marker("app_config")
-    return app_factory(**(marker.kwargs if marker else {}))
+    overrides: dict = {}
+    for marker in reversed(list(request.node.iter_markers("app_config"))):  # module, then class, then test
+        overrides.update(marker.kwargs)
+    return app_factory(**overrides)
 
 
 @pytest.fixture
@@ -328,3 +339,56 @@ def _reset_limiter() -> Iterator[None]:
         limiter.reset()
     except Exception:  # noqa: BLE001 - storage may already be gone with its app
         pass
+
+
+# --- real browser -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over HTTP for the browser; the test's own transaction is closed first."""
+    from tests.browser import LiveServer
+
+    # keep loaded attributes after this commit: reading them later must not open a transaction (SQLite's
+    # BEGIN IMMEDIATE would hold the write lock while the browser is working)
+    db.session().expire_on_commit = False
+    db.session.commit()
+    with LiveServer(app) as server:
+        yield server
+        db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    from tests.browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture
+def browser_factory(playwright_instance, tmp_path):
+    """Launch Chromium, optionally with a fake camera showing a real photograph."""
+    from tests.browser import BASE_ARGS, CHROMIUM, make_y4m
+
+    launched = []
+
+    def launch(camera_photo: Image.Image | None = None):
+        args = list(BASE_ARGS)
+        if camera_photo is not None:
+            video = make_y4m(camera_photo, tmp_path / f"camera{len(launched)}.y4m")
+            args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                     f"--use-file-for-fake-video-capture={video}"]
+        browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        launched.append(browser)
+        return browser
+
+    yield launch
+    for browser in launched:
+        browser.close()

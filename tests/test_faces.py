@@ -18,7 +18,8 @@ from volunteer.extensions import db
 from volunteer.models import AuditEvent, FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
 from volunteer.services import face_id
 
-pytestmark = pytest.mark.usefixtures("photos")
+# service-level messages are checked in English here; the views' tests check Chinese
+pytestmark = [pytest.mark.usefixtures("photos"), pytest.mark.app_config(BABEL_DEFAULT_LOCALE="en")]
 JOHNS = ["John_Salley", "John_Savage", "John_Schneider", "John_Shimkus", "John_Simm"]
 
 
@@ -197,6 +198,15 @@ def test_enrolment_refuses_three_different_people(app, make_volunteer):
         face_id.enrol(user.id, [jpeg("obama.jpg"), jpeg("biden.jpg"), john("John_Simm", 0)])
     assert "do not look like the same person" in info.value.text
     assert not face_id.is_enrolled(user.id)
+
+
+@pytest.mark.app_config(BABEL_DEFAULT_LOCALE="zh_CN")
+def test_enrolment_message_in_chinese(app, make_volunteer):
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    with pytest.raises(face_id.EnrolmentError) as info:
+        face_id.enrol(user.id, [jpeg("obama.jpg"), (PHOTOS / "bald_guys.jpg").read_bytes(), jpeg("obama3.jpg")])
+    assert info.value.text.startswith("第 2 张：画面中有不止一张脸")
 
 
 def test_enrolment_says_which_picture_is_wrong(app, make_volunteer):

@@ -124,7 +124,9 @@ def enrol(user_id: int, photos: list[bytes]) -> int:
         except faces.FaceImageError as exc:
             _record_attempt(user_id, "enrol", False, reason=exc.code)
             db.session.commit()
-            raise EnrolmentError(_l("Picture %(number)d: %(problem)s"), number=number, problem=exc.text) from exc
+            error = EnrolmentError(_l("Picture %(number)d: %(problem)s"), number=number, problem=exc.text)
+            error.status_code = exc.status_code
+            raise error from exc
     tolerance = current_app.config["FACE_TOLERANCE"]
     worst = max(faces.distance(a.encoding, b.encoding) for a, b in itertools.combinations(frames, 2))
     if worst > tolerance:
