@@ -118,11 +118,19 @@ def _make_app(tmp_path: Path, url: str, **overrides):
 
 @pytest.fixture
 def app_factory(request, tmp_path, sqlite_template, tmp_path_factory):
-    """Build an app with extra config on the default test database (its app context is pushed)."""
+    """Build an app with extra config on the test database (its app context is pushed).
 
-    def build(**overrides):
+    The database is a copy of the migrated SQLite template, or VOLUNTEER_TEST_DATABASE_URL (emptied first),
+    or PostgreSQL when the test is parametrised with ``app="postgres"`` (see ``both_databases``).
+    """
+    made: list = []
+    contexts: list = []
+
+    def build(backend: str = "sqlite", **overrides):
         external = test_database_url()
-        if external:
+        if backend == "postgres":
+            url = request.getfixturevalue("postgres_url")
+        elif external:
             url = external
             if not made:
                 _upgrade(url, tmp_path_factory.mktemp("external"))
@@ -132,7 +140,7 @@ def app_factory(request, tmp_path, sqlite_template, tmp_path_factory):
                 shutil.copy(sqlite_template, copy)
             url = f"sqlite:///{copy}"
         app = _make_app(tmp_path, url, **overrides)
-        if external and not made:
+        if not made and not url.startswith("sqlite"):
             _truncate_all(app)
         made.append(app)
         ctx = app.app_context()
@@ -140,8 +148,6 @@ def app_factory(request, tmp_path, sqlite_template, tmp_path_factory):
         contexts.append(ctx)
         return app
 
-    made: list = []
-    contexts: list = []
     yield build
     for ctx in reversed(contexts):
         db.session.remove()
@@ -153,31 +159,18 @@ def app_factory(request, tmp_path, sqlite_template, tmp_path_factory):
 def app(app_factory, request):
     """The app on a freshly migrated database, inside an app context.
 
-    ``@pytest.mark.app_config(KEY=value)`` overrides configuration for one test.
+    ``@pytest.mark.app_config(KEY=value)`` overrides configuration; ``@both_databases`` runs the test on
+    SQLite and on PostgreSQL.
     """
     overrides: dict = {}
     for marker in reversed(list(request.node.iter_markers("app_config"))):  # module, then class, then test
         overrides.update(marker.kwargs)
-    return app_factory(**overrides)
+    return app_factory(getattr(request, "param", "sqlite"), **overrides)
 
 
-@pytest.fixture
-def pg_app(postgres_url, tmp_path):
-    """The app on PostgreSQL (emptied before each test), inside an app context."""
-    app = _make_app(tmp_path, postgres_url)
-    _truncate_all(app)
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_app(request):
-    """Runs the test once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("app")
-    return request.getfixturevalue("pg_app")
+#: run a test once on SQLite and once on PostgreSQL (which must be reachable in CI)
+both_databases = pytest.mark.parametrize(
+    "app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 
 
 @pytest.fixture

@@ -30,6 +30,28 @@ def register_commands(app: Flask) -> None:
             raise SystemExit(1) from exc
         click.echo(f"created {user.role.value} {user.mobile} (id {user.id})")
 
+    @app.cli.command("ledger-audit")
+    def ledger_audit_command():
+        """Check that every cached balance equals the sum of its ledger entries; exit 1 if not."""
+        from volunteer.services import ledger
+
+        mismatches = ledger.find_mismatches()
+        for m in mismatches:
+            click.echo(f"user {m.user_id}: cached {m.what} {m.cached} but entries sum to {m.summed}", err=True)
+        if mismatches:
+            raise SystemExit(1)
+        click.echo("ledger-audit: every balance equals the sum of its entries")
+
+    @app.cli.command("expire")
+    def expire_command():
+        """Daily job: expire vouchers past their validity and points past the configured rule."""
+        from datetime import date
+
+        from volunteer.services import points, rewards
+
+        click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
+        click.echo(f"points expired: {points.expire_points(date.today())}")
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
     def seed_demo_command(if_empty):

@@ -1,0 +1,102 @@
+"""Point use cases beyond shifts and rewards: adjustments, expiry, history, the audit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from volunteer.errors import FieldErrors, NotFoundError
+from volunteer.extensions import db
+from volunteer.models import EntryKind, PointEntry, User
+from volunteer.services import audit, ledger, teams
+
+
+def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointEntry:
+    """A coordinator (for their teams) or an admin corrects a balance; the reason is required and audited."""
+    reason = (reason or "").strip()
+    errors: dict = {}
+    if not reason:
+        errors["reason"] = _l("Please give a reason for the adjustment.")
+    if amount == 0 or abs(amount) > 100_000:
+        errors["amount"] = _l("Please enter a number of points other than zero (at most 100000).")
+    if errors:
+        raise FieldErrors(errors)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    if not set(t.id for t in user.teams) & teams.managed_team_ids(actor):
+        raise NotFoundError()  # not one of the actor's volunteers: reveal nothing
+    key = f"adjust:{user_id}:{uuid.uuid4().hex}"
+    try:
+        if amount > 0:
+            entry = ledger.credit(user_id, amount, EntryKind.ADJUSTMENT, key, note=reason[:200], actor_id=actor.id)
+        else:
+            entry = ledger.debit(user_id, -amount, EntryKind.ADJUSTMENT, key, note=reason[:200], actor_id=actor.id)
+    except Exception:
+        db.session.rollback()
+        raise
+    audit.record(actor.id, "points.adjust", f"user:{user_id}", amount=amount, reason=reason)
+    db.session.commit()
+    return entry
+
+
+def history(user_id: int, limit: int = 100) -> list[PointEntry]:
+    """The newest point entries of one volunteer."""
+    return list(db.session.scalars(select(PointEntry).where(PointEntry.user_id == user_id)
+                                   .order_by(PointEntry.id.desc()).limit(limit)))
+
+
+# --- expiry -------------------------------------------------------------------------------------------------
+
+def expiry_cutoff(today: date, years: int) -> datetime:
+    """Points earned before this moment have expired: "end of the N-th calendar year" counting the year earned."""
+    return datetime(today.year - years + 1, 1, 1, tzinfo=UTC)
+
+
+def _expirable(user_id: int, cutoff: datetime) -> int:
+    """Points earned before the cutoff that no later spending used up (spending takes the oldest first)."""
+    earned_before = db.session.scalar(select(func.coalesce(func.sum(PointEntry.amount), 0)).where(
+        PointEntry.user_id == user_id, PointEntry.amount > 0, PointEntry.created_at < cutoff))
+    spent = db.session.scalar(select(func.coalesce(-func.sum(PointEntry.amount), 0)).where(
+        PointEntry.user_id == user_id, PointEntry.amount < 0))
+    return max(0, int(earned_before) - int(spent))
+
+
+def expire_points(today: date) -> int:
+    """Expire what the configured rule says has expired (oldest points first). Returns points expired."""
+    years = current_app.config["POINTS_EXPIRE_AFTER_YEARS"]
+    if not years:
+        return 0
+    cutoff = expiry_cutoff(today, years)
+    total = 0
+    for user_id in db.session.scalars(select(User.id).where(User.points_balance > 0)):
+        amount = min(_expirable(user_id, cutoff), db.session.get(User, user_id).points_balance)
+        if amount > 0:
+            ledger.debit(user_id, amount, EntryKind.EXPIRY, f"expiry:{user_id}:{cutoff.date().isoformat()}",
+                         note=f"earned before {cutoff.date().isoformat()}")
+            total += amount
+    db.session.commit()
+    return total
+
+
+@dataclass(frozen=True)
+class ExpiryNotice:
+    """Points that will expire at a date."""
+
+    points: int
+    on: date
+
+
+def upcoming_expiry(user_id: int, today: date) -> ExpiryNotice | None:
+    """What expires next for this volunteer, if expiry is on."""
+    years = current_app.config["POINTS_EXPIRE_AFTER_YEARS"]
+    if not years:
+        return None
+    next_cutoff = expiry_cutoff(date(today.year + 1, 1, 1), years)
+    amount = _expirable(user_id, next_cutoff)
+    return ExpiryNotice(amount, date(today.year, 12, 31)) if amount else None

@@ -1,0 +1,344 @@
+"""The catalog, redemption and vouchers. Public functions are use cases: each is one transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from volunteer.db import utcnow
+from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
+from volunteer.extensions import db
+from volunteer.models import (
+    Category,
+    EntryKind,
+    Merchant,
+    Reward,
+    RewardStatus,
+    Role,
+    User,
+    Voucher,
+    VoucherStatus,
+)
+from volunteer.services import audit, ledger, stars
+
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
+CODE_LENGTH = 20  # 100 bits
+
+CATEGORY_LABELS = {
+    Category.PARKING: _l("Monthly parking pass"),
+    Category.SCENIC: _l("Scenic-spot tickets"),
+    Category.HEALTH: _l("Health check-ups"),
+    Category.SHOPPING: _l("Merchant discounts"),
+    Category.LOAN: _l("Start-up loan rate discounts"),
+    Category.GOODS: _l("Goods"),
+}
+
+
+class NotOnSaleError(DomainError):
+    message = _l("This reward is not on sale now.")
+    status_code = 409
+
+
+class OutOfStockError(DomainError):
+    message = _l("Sorry, this reward is out of stock. Your points were not used.")
+    status_code = 409
+
+
+class LimitReachedError(DomainError):
+    message = _l("You have reached the limit for this reward (%(limit)d per %(days)d days).")
+    status_code = 409
+
+
+class StarTooLowError(DomainError):
+    message = _l("This reward needs %(stars)d stars; you have %(have)d.")
+    status_code = 409
+
+
+class VoucherNotCancellableError(DomainError):
+    message = _l("This voucher can no longer be cancelled: it is %(status)s.")
+    status_code = 409
+
+
+def new_code() -> str:
+    """An unguessable voucher code: 20 base-32 characters, 100 bits from the OS's random source."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def format_code(code: str) -> str:
+    """Groups of four for reading aloud: ABCD-EFGH-…"""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def normalise_code(typed: str) -> str:
+    """What a person typed, made comparable: any case, spaces and dashes ignored, O→0, I/L→1."""
+    cleaned = "".join(ch for ch in (typed or "").upper() if ch.isalnum())
+    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"}))
+
+
+def status_label(status: VoucherStatus) -> str:
+    """A voucher status in the reader's language."""
+    return str({VoucherStatus.ISSUED: _l("ready to use"), VoucherStatus.REDEEMED: _l("used"),
+                VoucherStatus.CANCELLED: _l("cancelled"), VoucherStatus.EXPIRED: _l("expired")}[status])
+
+
+# --- catalog -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A reward as one volunteer sees it."""
+
+    reward: Reward
+    affordable: bool
+    missing: int
+    star_ok: bool
+
+
+def on_sale_clause(now: datetime):
+    """Active rewards inside their sale window."""
+    return (Reward.status == RewardStatus.ACTIVE,
+            (Reward.on_sale_from.is_(None)) | (Reward.on_sale_from <= now),
+            (Reward.on_sale_until.is_(None)) | (Reward.on_sale_until > now))
+
+
+def browse(user: User, category: str | None = None) -> list[CatalogItem]:
+    """Rewards on sale, what this volunteer can afford now first, then what they are saving for."""
+    now = utcnow()
+    query = select(Reward).where(*on_sale_clause(now)).order_by(Reward.points_cost, Reward.id)
+    if category in {c.value for c in Category}:
+        query = query.where(Reward.category == category)
+    level = stars.star_level(user.service_minutes)
+    items = [CatalogItem(r, user.points_balance >= r.points_cost, max(0, r.points_cost - user.points_balance),
+                         level >= r.min_star) for r in db.session.scalars(query)]
+    return sorted(items, key=lambda i: (not (i.affordable and i.star_ok), i.reward.points_cost))
+
+
+def get_reward(reward_id: int) -> Reward:
+    """A reward or NotFoundError."""
+    reward = db.session.get(Reward, reward_id)
+    if reward is None:
+        raise NotFoundError()
+    return reward
+
+
+# --- redemption --------------------------------------------------------------------------------------------
+
+def redeem_reward(user_id: int, reward_id: int, idempotency_key: str) -> Voucher:
+    """Deduct points, take one from stock and issue a voucher, all or nothing.
+
+    The same idempotency key (from the form) returns the voucher already issued: a double click or a retried
+    request issues one voucher. The debit locks the volunteer's row first (PostgreSQL) or the database
+    (SQLite's BEGIN IMMEDIATE), so the limit check that follows cannot race with the volunteer's other requests.
+    """
+    key = (idempotency_key or "").strip()[:64]
+    if not key:
+        raise DomainError(_l("This form has expired. Please reload the page and try again."))
+    existing = _voucher_for_key(user_id, key)
+    if existing is not None:
+        return existing
+    try:
+        voucher = _issue(user_id, reward_id, key)
+        db.session.commit()
+        return voucher
+    except IntegrityError:
+        db.session.rollback()  # the same key won a race in another request: return its voucher
+        existing = _voucher_for_key(user_id, key)
+        if existing is None:
+            raise
+        return existing
+    except DomainError:
+        db.session.rollback()
+        raise
+
+
+def _voucher_for_key(user_id: int, key: str) -> Voucher | None:
+    return db.session.scalar(select(Voucher).where(Voucher.user_id == user_id, Voucher.idempotency_key == key))
+
+
+def _issue(user_id: int, reward_id: int, key: str) -> Voucher:
+    now = utcnow()
+    reward = get_reward(reward_id)
+    user = db.session.get(User, user_id)
+    if user is None or user.role != Role.VOLUNTEER:
+        raise PermissionDeniedError()
+    if reward.status != RewardStatus.ACTIVE or (reward.on_sale_from and reward.on_sale_from > now) or (
+            reward.on_sale_until and reward.on_sale_until <= now):
+        raise NotOnSaleError()
+    have = stars.star_level(user.service_minutes)
+    if have < reward.min_star:
+        raise StarTooLowError(stars=reward.min_star, have=have)
+    ledger.debit(user_id, reward.points_cost, EntryKind.REDEMPTION, f"redeem:{user_id}:{key}",
+                 note=reward.title[:200])
+    if reward.per_volunteer_limit is not None:
+        since = now - timedelta(days=reward.limit_period_days)
+        held = db.session.scalar(select(func.count(Voucher.id)).where(
+            Voucher.user_id == user_id, Voucher.reward_id == reward.id, Voucher.created_at > since,
+            Voucher.status.in_([VoucherStatus.ISSUED, VoucherStatus.REDEEMED])))
+        if held >= reward.per_volunteer_limit:
+            raise LimitReachedError(limit=reward.per_volunteer_limit, days=reward.limit_period_days)
+    if reward.stock is not None:
+        taken = db.session.execute(
+            update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1)
+            .execution_options(synchronize_session=False)).rowcount
+        if taken != 1:
+            raise OutOfStockError()
+    voucher = Voucher(code=new_code(), reward_id=reward.id, user_id=user_id, points_cost=reward.points_cost,
+                      expires_at=now + timedelta(days=reward.validity_days), idempotency_key=key)
+    db.session.add(voucher)
+    db.session.flush()
+    return voucher
+
+
+def _close_voucher(voucher: Voucher, to: VoucherStatus, refund: bool, note: str) -> bool:
+    """Move an issued voucher to a closed state once (conditional UPDATE); refund and restock if asked."""
+    closed = db.session.execute(
+        update(Voucher).where(Voucher.id == voucher.id, Voucher.status == VoucherStatus.ISSUED)
+        .values(status=to, closed_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    if closed != 1:
+        return False
+    if refund:
+        ledger.credit(voucher.user_id, voucher.points_cost, EntryKind.REFUND, f"voucher:{voucher.id}:refund",
+                      note=note)
+    db.session.execute(update(Reward).where(Reward.id == voucher.reward_id, Reward.stock.is_not(None))
+                       .values(stock=Reward.stock + 1).execution_options(synchronize_session=False))
+    db.session.refresh(voucher)
+    return True
+
+
+def cancel_voucher(user_id: int, voucher_id: int) -> Voucher:
+    """The volunteer cancels an unused voucher: full refund and restock."""
+    voucher = db.session.get(Voucher, voucher_id)
+    if voucher is None or voucher.user_id != user_id:
+        raise NotFoundError()
+    if not _close_voucher(voucher, VoucherStatus.CANCELLED, refund=True, note="cancelled"):
+        db.session.rollback()
+        db.session.refresh(voucher)
+        raise VoucherNotCancellableError(status=status_label(voucher.status))
+    db.session.commit()
+    return voucher
+
+
+def expire_vouchers(now: datetime | None = None) -> int:
+    """Close vouchers past their validity; refund them when their reward says so. Returns how many."""
+    now = now or utcnow()
+    due = db.session.scalars(select(Voucher).join(Reward).where(
+        Voucher.status == VoucherStatus.ISSUED, Voucher.expires_at <= now)).all()
+    count = 0
+    for voucher in due:
+        count += _close_voucher(voucher, VoucherStatus.EXPIRED, refund=voucher.reward.refund_on_expiry,
+                                note="expired")
+    db.session.commit()
+    return count
+
+
+def my_vouchers(user_id: int) -> list[Voucher]:
+    """A volunteer's vouchers, usable ones first."""
+    order = (Voucher.status != VoucherStatus.ISSUED, Voucher.created_at.desc())
+    return list(db.session.scalars(select(Voucher).where(Voucher.user_id == user_id)
+                                   .options(joinedload(Voucher.reward).joinedload(Reward.merchant))
+                                   .order_by(*order)))
+
+
+# --- catalog administration -------------------------------------------------------------------------------
+
+REWARD_FIELDS = ("title", "category", "points_cost", "stock", "validity_days", "min_star", "per_volunteer_limit",
+                 "limit_period_days", "description")
+
+
+def parse_reward_form(form) -> dict:
+    """Validate a reward form; each bad field gets its own message."""
+    errors: dict = {}
+    values: dict = {"title": (form.get("title") or "").strip(), "description": (form.get("description") or "").strip()}
+    if not values["title"]:
+        errors["title"] = _l("Please enter a title.")
+    if form.get("category") not in {c.value for c in Category}:
+        errors["category"] = _l("Choose a category.")
+    else:
+        values["category"] = Category(form["category"])
+
+    def number(name: str, low: int, high: int, optional: bool = False) -> None:
+        raw = (form.get(name) or "").strip()
+        if optional and raw == "":
+            values[name] = None
+            return
+        try:
+            value = int(raw)
+        except ValueError:
+            errors[name] = _l("Please enter a whole number.")
+            return
+        if not low <= value <= high:
+            errors[name] = _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high)
+        values[name] = value
+
+    number("points_cost", 1, 1_000_000)
+    number("stock", 0, 1_000_000, optional=True)
+    number("validity_days", 1, 3650)
+    number("min_star", 0, 5)
+    number("per_volunteer_limit", 1, 1000, optional=True)
+    number("limit_period_days", 1, 3650)
+    if errors:
+        raise FieldErrors(errors)
+    values["refund_on_expiry"] = form.get("refund_on_expiry") == "on"
+    return values
+
+
+def save_reward(actor: User, merchant_id: int, form, reward_id: int | None = None) -> Reward:
+    """An admin creates or edits a reward (active at once); merchant staff propose one for approval."""
+    values = parse_reward_form(form)
+    if actor.role == Role.MERCHANT:
+        if reward_id is not None or merchant_id != actor.merchant_id:
+            raise PermissionDeniedError()
+        values["status"] = RewardStatus.PROPOSED
+        values["proposed_by_id"] = actor.id
+    elif actor.role != Role.ADMIN:
+        raise PermissionDeniedError()
+    if db.session.get(Merchant, merchant_id) is None:
+        raise FieldErrors({"merchant": _l("Choose a merchant.")})
+    if reward_id is None:
+        reward = Reward(merchant_id=merchant_id, **values)
+        db.session.add(reward)
+        before = None
+    else:
+        reward = get_reward(reward_id)
+        before = {k: getattr(reward, k) for k in values}
+        for name, value in values.items():
+            setattr(reward, name, value)
+    db.session.flush()
+    action = "catalog.propose" if actor.role == Role.MERCHANT else ("catalog.edit" if before else "catalog.create")
+    audit.record(actor.id, action, f"reward:{reward.id}", before=before, after=values)
+    db.session.commit()
+    return reward
+
+
+def set_reward_status(actor_id: int, reward_id: int, status: RewardStatus) -> Reward:
+    """Approve a proposal (active), retire a reward, or bring it back."""
+    reward = get_reward(reward_id)
+    before = reward.status
+    reward.status = status
+    audit.record(actor_id, "catalog.status", f"reward:{reward.id}", before=before, after=status)
+    db.session.commit()
+    return reward
+
+
+def restock(actor: User, reward_id: int, amount: int) -> Reward:
+    """Add items to a reward's stock (an admin, or the reward's own merchant staff)."""
+    reward = get_reward(reward_id)
+    if actor.role == Role.MERCHANT and reward.merchant_id != actor.merchant_id:
+        raise NotFoundError()
+    if actor.role not in (Role.ADMIN, Role.MERCHANT):
+        raise PermissionDeniedError()
+    if amount < 1 or amount > 1_000_000:
+        raise FieldErrors({"amount": _l("Please enter a number from %(low)d to %(high)d.", low=1, high=1_000_000)})
+    if reward.stock is None:
+        raise DomainError(_l("This reward has unlimited stock."))
+    db.session.execute(update(Reward).where(Reward.id == reward.id).values(stock=Reward.stock + amount)
+                       .execution_options(synchronize_session=False))
+    audit.record(actor.id, "catalog.restock", f"reward:{reward.id}", amount=amount)
+    db.session.commit()
+    db.session.refresh(reward)
+    return reward
