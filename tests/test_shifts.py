@@ -1,0 +1,384 @@
+"""Shifts, sign-up, waitlist, check-in/out, manual attendance and approval (service level)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.concurrency import race
+from tests.conftest import both_databases
+from tests.facekit import jpeg, obama_enrolment, obama_live
+from volunteer.db import utcnow
+from volunteer.errors import FieldErrors, PermissionDeniedError
+from volunteer.extensions import db
+from volunteer.localtime import to_local
+from volunteer.models import (
+    Attendance,
+    AttendanceStatus,
+    AuditEvent,
+    CheckAttempt,
+    HourEntry,
+    PointEntry,
+    Shift,
+    Signup,
+    SignupStatus,
+    TeamKind,
+    User,
+)
+from volunteer.services import attendance, face_id, ledger, shifts
+
+pytestmark = pytest.mark.app_config(BABEL_DEFAULT_LOCALE="en")
+PLACE = (30.2590, 120.1450)
+
+
+def form(team, start=None, hours=2, **kw) -> dict:
+    start = start or utcnow() + timedelta(days=2)
+    local = to_local(start)
+    return {"title": "北山街夜巡", "place_name": "北山街", "latitude": str(PLACE[0]), "longitude": str(PLACE[1]),
+            "radius_m": "300", "capacity": "5", "points_per_hour": "10", "team_id": str(team.id),
+            "starts_at": local.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (local + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"), **kw}
+
+
+# --- creating shifts ----------------------------------------------------------------------------------------
+
+def test_coordinator_creates_a_weekly_series(app, team, make_coordinator):
+    coordinator = make_coordinator()
+    created = shifts.create_shifts(coordinator, form(team, repeat_weeks="3"))
+    assert len(created) == 4 and len({s.series for s in created}) == 1
+    assert created[3].starts_at - created[0].starts_at == timedelta(weeks=3)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("title", "", "This field is required."),
+    ("capacity", "0", "Please enter a number from 1 to 1000."),
+    ("latitude", "91", "Please enter a number from -90 to 90."),
+    ("longitude", "abc", "Please enter a number."),
+    ("starts_at", "", "Please enter the start date and time."),
+])
+def test_each_bad_field_is_named(app, team, make_coordinator, field, value, message):
+    with pytest.raises(FieldErrors) as info:
+        shifts.create_shifts(make_coordinator(), form(team, **{field: value}))
+    assert str(info.value.fields[field]) == message
+    assert db.session.scalar(select(func.count(Shift.id))) == 0
+
+
+def test_end_must_follow_start_and_no_shift_in_the_past(app, team, make_coordinator):
+    coordinator = make_coordinator()
+    with pytest.raises(FieldErrors) as info:
+        shifts.create_shifts(coordinator, form(team, hours=-1))
+    assert str(info.value.fields["ends_at"]) == "The end must be after the start."
+    with pytest.raises(FieldErrors) as info:
+        shifts.create_shifts(coordinator, form(team, start=utcnow() - timedelta(hours=1)))
+    assert str(info.value.fields["starts_at"]) == "The start cannot be in the past."
+
+
+def test_a_coordinator_cannot_create_for_another_team(app, team, make_coordinator, make_team):
+    other = make_team("别的社区")
+    with pytest.raises(FieldErrors) as info:
+        shifts.create_shifts(make_coordinator(), form(other))
+    assert "team_id" in info.value.fields
+
+
+def test_a_coordinator_of_a_street_manages_its_communities(app, make_team, make_coordinator):
+    district = make_team("西湖区", TeamKind.DISTRICT)
+    street = make_team("北山街道", TeamKind.STREET, district)
+    community = make_team("宝石社区", TeamKind.COMMUNITY, street)
+    coordinator = make_coordinator(managed=[street])
+    assert shifts.create_shifts(coordinator, form(community))[0].team_id == community.id
+
+
+def test_editing_another_teams_shift_is_forbidden(app, make_shift, make_team, make_coordinator):
+    shift = make_shift(team_=make_team("别的社区"))
+    with pytest.raises(PermissionDeniedError):
+        shifts.update_shift(make_coordinator("外人", managed=[]), shift.id, {})
+
+
+# --- sign-up ------------------------------------------------------------------------------------------------
+
+def test_sign_up_then_waitlist_then_promotion_on_cancel(app, make_shift, make_volunteer):
+    shift = make_shift(capacity=1, start_in=timedelta(days=2))
+    first, second, third = (make_volunteer(n) for n in ("甲", "乙", "丙"))
+    assert shifts.sign_up(first, shift.id).position == 0
+    assert shifts.sign_up(second, shift.id).position == 1
+    assert shifts.sign_up(third, shift.id).position == 2
+    shifts.cancel_signup(first, shift.id)
+    statuses = dict(db.session.execute(select(Signup.user_id, Signup.status)).all())
+    assert statuses == {first.id: SignupStatus.CANCELLED, second.id: SignupStatus.CONFIRMED,
+                        third.id: SignupStatus.WAITLISTED}
+    assert db.session.get(Shift, shift.id).confirmed_count == 1
+
+
+def test_signing_up_twice_is_harmless(app, make_shift, make_volunteer):
+    shift, user = make_shift(), make_volunteer()
+    first = shifts.sign_up(user, shift.id)
+    again = shifts.sign_up(user, shift.id)
+    assert first.signup.id == again.signup.id and db.session.get(Shift, shift.id).confirmed_count == 1
+
+
+def test_overlapping_shifts_are_refused(app, make_shift, make_volunteer):
+    user = make_volunteer()
+    a = make_shift(start_in=timedelta(days=1), hours=3, title="早班")
+    b = make_shift(start_in=timedelta(days=1, hours=2), hours=3, title="午班")
+    shifts.sign_up(user, a.id)
+    with pytest.raises(shifts.OverlapError) as info:
+        shifts.sign_up(user, b.id)
+    assert info.value.text == "You are already signed up for “早班” at that time."
+
+
+def test_daily_hours_cap(app, make_shift, make_volunteer):
+    user = make_volunteer()
+    base = utcnow() + timedelta(days=3)
+    day_start = base.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(hours=8) + timedelta(days=1)
+    a = make_shift(start_in=day_start - utcnow() + timedelta(hours=1), hours=8)
+    b = make_shift(start_in=day_start - utcnow() + timedelta(hours=10), hours=5)
+    shifts.sign_up(user, a.id)
+    with pytest.raises(shifts.DailyCapError) as info:
+        shifts.sign_up(user, b.id)
+    assert info.value.text == "That would make more than 12 hours of patrol on one day."
+
+
+def test_cancel_cutoff(app, make_shift, make_volunteer):
+    user, shift = make_volunteer(), make_shift(start_in=timedelta(hours=2))
+    shifts.sign_up(user, shift.id)
+    with pytest.raises(shifts.CancelCutoffError) as info:
+        shifts.cancel_signup(user, shift.id)
+    assert "3 hours before the start" in info.value.text
+
+
+def test_cancelled_and_other_teams_shifts_cannot_be_joined(app, make_shift, make_volunteer, make_team,
+                                                          make_coordinator):
+    user = make_volunteer()
+    shift = make_shift()
+    shifts.cancel_shift(make_coordinator(), shift.id)
+    with pytest.raises(shifts.ShiftCancelledError):
+        shifts.sign_up(user, shift.id)
+    hidden = make_shift(team_=make_team("别的社区"))
+    with pytest.raises(shifts.NotFoundError):
+        shifts.sign_up(user, hidden.id)
+
+
+def test_street_shifts_are_open_to_its_communities(app, make_team, make_shift, make_volunteer):
+    district = make_team("西湖区", TeamKind.DISTRICT)
+    street = make_team("北山街道", TeamKind.STREET, district)
+    community = make_team("宝石社区", TeamKind.COMMUNITY, street)
+    user = make_volunteer(teams=[community])
+    street_shift = make_shift(team_=street)
+    assert [r.shift.id for r in shifts.upcoming_for(user)] == [street_shift.id]
+
+
+def test_joinable_shifts_come_first(app, make_shift, make_volunteer):
+    user = make_volunteer()
+    full = make_shift(capacity=1, start_in=timedelta(days=1))
+    shifts.sign_up(make_volunteer("别人"), full.id)
+    later = make_shift(start_in=timedelta(days=5))
+    assert [r.shift.id for r in shifts.upcoming_for(user)] == [later.id, full.id]
+
+
+@both_databases
+def test_racing_for_the_last_place_one_gets_it_and_the_rest_queue_in_order(app, make_shift, make_volunteer):
+    shift = make_shift(capacity=1)
+    people = [make_volunteer(f"志愿者{i}") for i in range(12)]
+    shift_id = shift.id
+    users = [db.session.get(User, p.id) for p in people]
+    ids = [u.id for u in users]
+
+    def join(i):
+        return shifts.sign_up(db.session.get(User, ids[i]), shift_id).position
+
+    reported = race(app, join, len(ids))
+    assert reported.count(0) == 1, reported  # exactly one place was given
+    waiting = db.session.scalars(select(Signup).where(Signup.status == SignupStatus.WAITLISTED)).all()
+    assert sorted(shifts.waitlist_position(s) for s in waiting) == list(range(1, 12))
+    assert db.session.get(Shift, shift_id).confirmed_count == 1
+    assert db.session.scalar(select(func.count(Signup.id)).where(Signup.status == SignupStatus.CONFIRMED)) == 1
+
+
+# --- check-in and check-out ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def on_shift(app, make_shift, make_volunteer, photos):
+    """An enrolled volunteer signed up for a shift that started ten minutes ago."""
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    face_id.enrol(user.id, obama_enrolment())
+    shift = make_shift(start_in=timedelta(days=1), hours=2)
+    shifts.sign_up(user, shift.id)
+    shift.starts_at = utcnow() - timedelta(minutes=10)
+    shift.ends_at = shift.starts_at + timedelta(hours=2)
+    db.session.commit()
+    return user, shift
+
+
+def _token(user):
+    return face_id.issue_challenge(user.id).token
+
+
+def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coordinator):
+    user, shift = on_shift
+    result = attendance.check_in(user, shift.id, obama_live(trim=1), _token(user), *PLACE)
+    assert result.ok, result.message
+    record = db.session.scalar(select(Attendance))
+    assert record.status == AttendanceStatus.OPEN and record.method == "face"
+    out = attendance.check_out(user, shift.id, obama_live(trim=5), _token(user), *PLACE)
+    assert out.ok, out.message
+    db.session.refresh(record)
+    assert record.status == AttendanceStatus.PENDING
+    coordinator = make_coordinator()
+    attendance.approve_attendance(coordinator, record.id)
+    with pytest.raises(attendance.AlreadyReviewedError):
+        attendance.approve_attendance(coordinator, record.id)
+    db.session.refresh(record)
+    assert record.points_awarded == attendance.points_for(record.minutes_credited, 10)
+    assert db.session.scalar(select(func.count(PointEntry.id)).where(PointEntry.kind == "shift_award")) <= 1
+    assert ledger.find_mismatches() == []
+
+
+def test_outside_the_patrol_area_says_by_how_much(app, on_shift):
+    user, shift = on_shift
+    far = (PLACE[0] + 0.01, PLACE[1])  # about 1.1 km north
+    result = attendance.check_in(user, shift.id, obama_live(), _token(user), *far)
+    assert not result.ok and result.reason == "outside"
+    assert result.message.startswith("You are outside the patrol area by 8")
+    attempt = db.session.scalar(select(CheckAttempt))
+    assert not attempt.accepted and attempt.distance_m > 1000 and attempt.face_distance < 0.5
+    assert db.session.scalar(select(func.count(Attendance.id))) == 0
+
+
+def test_wrong_person_is_refused_and_evidence_kept(app, on_shift):
+    user, shift = on_shift
+    frames = [jpeg("biden.jpg", trim=t) for t in (1, 2, 3)]
+    result = attendance.check_in(user, shift.id, frames, _token(user), *PLACE)
+    assert not result.ok
+    assert db.session.scalar(select(CheckAttempt.accepted)) is False
+
+
+def test_no_location_offers_review_and_review_check_in_is_flagged(app, on_shift):
+    user, shift = on_shift
+    result = attendance.check_in(user, shift.id, obama_live(), _token(user), None, None)
+    assert not result.ok and result.can_request_review
+    assert "location is not available" in result.message
+    attendance.check_in_for_review(user, shift.id, None, None)
+    record = db.session.scalar(select(Attendance))
+    assert record.method == "review" and "review" in record.flags and "no_location" in record.flags
+
+
+def test_too_early(app, make_shift, make_volunteer):
+    user, shift = make_volunteer(), make_shift(start_in=timedelta(hours=5))
+    shifts.sign_up(user, shift.id)
+    with pytest.raises(attendance.TooEarlyError) as info:
+        attendance.check_in_for_review(user, shift.id, None, None)
+    assert info.value.text.startswith("Too early: check-in opens at")
+
+
+def test_waitlisted_volunteer_cannot_check_in(app, make_shift, make_volunteer):
+    shift = make_shift(capacity=1)
+    shifts.sign_up(make_volunteer("甲"), shift.id)
+    waiting = make_volunteer("乙")
+    shifts.sign_up(waiting, shift.id)
+    with pytest.raises(attendance.NotSignedUpError):
+        attendance.check_in_for_review(waiting, shift.id, None, None)
+
+
+def test_missing_check_out_is_closed_at_the_end_and_flagged(app, on_shift):
+    user, shift = on_shift
+    attendance.check_in_for_review(user, shift.id, *PLACE)
+    assert attendance.close_overdue(shift.ends_at + timedelta(minutes=1)) == 1
+    record = db.session.scalar(select(Attendance))
+    assert record.status == AttendanceStatus.PENDING and "auto_closed" in record.flags
+    assert record.check_out_at == shift.ends_at
+    assert record.minutes_credited <= 120
+
+
+@pytest.mark.parametrize("minutes, credited", [(0, 0), (14, 0), (15, 30), (44, 30), (45, 60), (59, 60),
+                                               (130, 120), (140, 150), (120, 120)])
+def test_rounding_rule(minutes, credited):
+    assert attendance.round_minutes(minutes) == credited
+
+
+def test_manual_attendance_earns_the_same_points_and_is_audited(app, make_shift, make_volunteer, make_coordinator):
+    user, shift, coordinator = make_volunteer(), make_shift(hours=2, rate=10), make_coordinator()
+    shifts.sign_up(user, shift.id)
+    record = attendance.record_manual(coordinator, shift.id, user.id)
+    assert record.method == "manual" and record.minutes_credited == 120
+    attendance.approve_attendance(coordinator, record.id)
+    assert db.session.scalar(select(User.points_balance).where(User.id == user.id)) == 20
+    assert db.session.scalar(select(User.service_minutes).where(User.id == user.id)) == 120
+    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "attendance.manual"))
+
+
+def test_rejection_after_approval_is_a_reversal(app, make_shift, make_volunteer, make_coordinator):
+    user, shift, coordinator = make_volunteer(), make_shift(hours=1, rate=30), make_coordinator()
+    shifts.sign_up(user, shift.id)
+    record = attendance.record_manual(coordinator, shift.id, user.id)
+    attendance.approve_attendance(coordinator, record.id)
+    with pytest.raises(FieldErrors):
+        attendance.reject_attendance(coordinator, record.id, "")
+    attendance.reject_attendance(coordinator, record.id, "当天未到岗")
+    amounts = db.session.scalars(select(PointEntry.amount).order_by(PointEntry.id)).all()
+    assert amounts == [30, -30]
+    assert db.session.scalars(select(HourEntry.minutes).order_by(HourEntry.id)).all() == [60, -60]
+    assert db.session.get(Attendance, record.id).reject_reason == "当天未到岗"
+    assert ledger.find_mismatches() == []
+
+
+def test_reversal_refused_when_points_are_spent(app, make_shift, make_volunteer, make_coordinator, make_reward):
+    from volunteer.services import rewards
+
+    user, shift, coordinator = make_volunteer(), make_shift(hours=1, rate=100), make_coordinator()
+    shifts.sign_up(user, shift.id)
+    record = attendance.record_manual(coordinator, shift.id, user.id)
+    attendance.approve_attendance(coordinator, record.id)
+    rewards.redeem_reward(user.id, make_reward(cost=80).id, "k1")
+    with pytest.raises(attendance.PointsAlreadySpentError) as info:
+        attendance.reject_attendance(coordinator, record.id, "错误")
+    assert "(80 missing)" in info.value.text
+    assert db.session.get(Attendance, record.id).status == AttendanceStatus.APPROVED
+
+
+def test_a_coordinator_of_another_team_cannot_approve(app, make_shift, make_volunteer, make_coordinator, make_team):
+    user, shift = make_volunteer(), make_shift(hours=1)
+    shifts.sign_up(user, shift.id)
+    record = attendance.record_manual(make_coordinator(), shift.id, user.id)
+    outsider = make_coordinator("外人", managed=[make_team("别的社区")])
+    with pytest.raises(PermissionDeniedError):
+        attendance.approve_attendance(outsider, record.id)
+
+
+def test_bulk_approval_takes_only_clean_records(app, make_shift, make_volunteer, make_coordinator):
+    coordinator = make_coordinator()
+    shift = make_shift(hours=1, capacity=10)
+    clean = [make_volunteer(f"v{i}") for i in range(5)]
+    for user in clean:
+        shifts.sign_up(user, shift.id)
+        attendance.record_manual(coordinator, shift.id, user.id)
+    flagged = make_volunteer("flagged")
+    shifts.sign_up(flagged, shift.id)
+    shift.starts_at = utcnow() - timedelta(minutes=5)
+    shift.ends_at = utcnow() + timedelta(minutes=55)
+    db.session.commit()
+    attendance.check_in_for_review(flagged, shift.id, None, None)
+    attendance.close_overdue(utcnow() + timedelta(hours=2))
+    assert attendance.approve_clean(coordinator) == 5
+    statuses = db.session.scalars(select(Attendance.status).where(Attendance.user_id == flagged.id)).all()
+    assert statuses == [AttendanceStatus.PENDING]
+
+
+@both_databases
+def test_two_coordinators_approving_at_once_credit_once(app, make_shift, make_volunteer, make_coordinator):
+    user, shift = make_volunteer(), make_shift(hours=2, rate=10)
+    first, second = make_coordinator("甲"), make_coordinator("乙")
+    shifts.sign_up(user, shift.id)
+    record_id = attendance.record_manual(first, shift.id, user.id).id
+    actor_ids = [first.id, second.id] * 4
+
+    def approve(i):
+        return attendance.approve_attendance(db.session.get(User, actor_ids[i]), record_id).id
+
+    results = race(app, approve, len(actor_ids))
+    assert sum(isinstance(r, int) for r in results) == 1
+    assert all(isinstance(r, (int, attendance.AlreadyReviewedError)) for r in results), results
+    assert db.session.scalar(select(User.points_balance).where(User.id == user.id)) == 20
+    assert ledger.find_mismatches() == []
