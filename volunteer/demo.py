@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
@@ -60,7 +59,7 @@ def _seed_more(people: dict[str, User], community, merchant) -> None:
     """Shifts, rewards and a starting balance; filled in as those features land."""
     from volunteer.demo_data import seed_activity
 
-    seed_activity(people, community, merchant, utcnow() + timedelta(0))
+    seed_activity(people, community, merchant, utcnow())
 
 
 def login_lines() -> list[str]:

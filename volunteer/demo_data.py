@@ -1,9 +1,57 @@
-"""Demo shifts, rewards and balances (grows with each feature)."""
+"""Demo shifts, a six-category catalog and some history for `make run`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from volunteer.extensions import db
+from volunteer.models import Attendance, AttendanceMethod, AttendanceStatus, Category, Reward, Shift, Signup, SignupStatus
+from volunteer.services import ledger
+
+REWARDS = [
+    (Category.PARKING, "北山街停车场月卡", 600, 20, "西湖景区北山街停车场一个月停车。"),
+    (Category.SCENIC, "灵隐飞来峰门票", 150, 50, "灵隐飞来峰景区门票一张。"),
+    (Category.HEALTH, "社区医院健康体检", 400, 30, "基础健康体检一次，含血常规、心电图。"),
+    (Category.SHOPPING, "联华超市 50 元代金券", 200, None, "满 100 元可用。"),
+    (Category.LOAN, "创业贷款利率优惠 0.5%", 1000, 10, "合作银行创业贷款利率下浮 0.5 个百分点。"),
+    (Category.GOODS, "平安志愿者保温杯", 80, 100, "印有平安志愿标识的保温杯。"),
+]
 
 
 def seed_activity(people, community, merchant, now: datetime) -> None:
-    """Nothing more yet."""
+    """Shifts this week, a catalog, and one approved shift with points for the first volunteer."""
+    coordinator = people["13800000002"]
+    volunteers = [people[m] for m in ("13800000004", "13800000005", "13800000006")]
+    start = now.replace(minute=0, second=0, microsecond=0)
+    place = dict(place_name="北山街 · 断桥", latitude=30.2590, longitude=120.1450, radius_m=300)
+    today = Shift(team_id=community.id, title="断桥周边治安巡逻", starts_at=start - timedelta(minutes=30),
+                  ends_at=start + timedelta(hours=2), capacity=6, points_per_hour=10, created_by_id=coordinator.id,
+                  **place)
+    upcoming = [Shift(team_id=community.id, title=title, starts_at=start + timedelta(days=d, hours=h),
+                      ends_at=start + timedelta(days=d, hours=h + 3), capacity=cap, points_per_hour=10,
+                      created_by_id=coordinator.id, **place)
+                for d, h, title, cap in ((1, 1, "宝石山夜间巡逻", 4), (2, 3, "北山街文明劝导", 8),
+                                         (4, 2, "西湖边防溺水巡查", 2))]
+    past = Shift(team_id=community.id, title="宝石社区消防巡查", starts_at=start - timedelta(days=3),
+                 ends_at=start - timedelta(days=3) + timedelta(hours=3), capacity=5, points_per_hour=10,
+                 created_by_id=coordinator.id, **place)
+    db.session.add_all([today, *upcoming, past])
+    db.session.flush()
+    for volunteer in volunteers:
+        db.session.add(Signup(shift_id=today.id, user_id=volunteer.id, status=SignupStatus.CONFIRMED, queued_at=now))
+    today.confirmed_count = len(volunteers)
+    db.session.add(Signup(shift_id=past.id, user_id=volunteers[0].id, status=SignupStatus.CONFIRMED, queued_at=now))
+    past.confirmed_count = 1
+    record = Attendance(shift_id=past.id, user_id=volunteers[0].id, method=AttendanceMethod.MANUAL,
+                        status=AttendanceStatus.APPROVED, check_in_at=past.starts_at, check_out_at=past.ends_at,
+                        minutes_credited=180, points_awarded=30, flags="manual", recorded_by_id=coordinator.id,
+                        reviewed_by_id=coordinator.id, reviewed_at=now)
+    db.session.add(record)
+    db.session.flush()
+    ledger.credit(volunteers[0].id, 30, "shift_award", f"attendance:{record.id}", note=past.title)
+    ledger.add_minutes(volunteers[0].id, 180, "shift_award", f"attendance:{record.id}")
+    ledger.credit(volunteers[0].id, 500, "legacy_import", "demo:legacy:1", note="2.0 平台积分迁移")
+    ledger.add_minutes(volunteers[0].id, 110 * 60, "legacy_import", "demo:legacy:1")
+    for category, title, cost, stock, description in REWARDS:
+        db.session.add(Reward(merchant_id=merchant.id, category=category, title=title, points_cost=cost, stock=stock,
+                              description=description, per_volunteer_limit=2 if category == Category.PARKING else None))

@@ -88,9 +88,17 @@
     });
   }
 
+  function fillLocation(p) {
+    if (!p) { return; }
+    document.querySelectorAll("input[name=latitude]").forEach(function (i) { i.value = p.latitude; });
+    document.querySelectorAll("input[name=longitude]").forEach(function (i) { i.value = p.longitude; });
+  }
+
   function finish(result) {
     say(result.message || "");
     box.dataset.result = result.ok ? "ok" : "failed";
+    var review = document.querySelector("[data-review]");
+    if (!result.ok && result.review && review) { review.hidden = false; }
     if (result.ok && (result.next || box.dataset.next)) {
       setTimeout(function () { window.location.href = result.next || box.dataset.next; }, 1500);
     } else if (!result.ok) {
@@ -102,7 +110,7 @@
     startButton.hidden = true;
     retryButton.hidden = true;
     var job = box.dataset.mode === "enrol" ? runEnrol : runVerify;
-    return locate().then(function (p) { position = p; return job(); })
+    return locate().then(function (p) { position = p || position; fillLocation(position); return job(); })
       .then(finish)
       .catch(function () { say(text.network); retryButton.hidden = false; });
   }
@@ -123,6 +131,11 @@
     var again = box.dataset.mode === "verify" && challenge ? newChallenge() : Promise.resolve();
     again.then(run);
   });
+
+  if (box.dataset.geo) {  // fill the fallback and review forms too
+    var initial = status.textContent;
+    locate().then(function (p) { position = p; fillLocation(p); if (!startButton.hidden) { say(initial); } });
+  }
 
   window.addEventListener("pagehide", function () {
     if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }

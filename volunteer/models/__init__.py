@@ -4,7 +4,7 @@ from volunteer.models.audit import AuditEvent
 from volunteer.models.faces import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
 from volunteer.models.ledger import EntryKind, HourEntry, PointEntry
 from volunteer.models.people import Merchant, Role, Team, TeamKind, User, team_coordinators, team_members
-from volunteer.models.rewards import Category, Reward, RewardStatus, Voucher, VoucherStatus
+from volunteer.models.rewards import Category, RestockRequest, Reward, RewardStatus, Voucher, VoucherStatus
 from volunteer.models.shifts import (
     Attendance,
     AttendanceMethod,
@@ -18,6 +18,6 @@ from volunteer.models.shifts import (
 __all__ = [
     "Attendance", "AttendanceMethod", "AttendanceStatus", "AuditEvent", "Category", "CheckAttempt", "EntryKind",
     "FaceAttempt", "FaceConsent", "FaceTemplate", "HourEntry", "LivenessChallenge", "Merchant", "PointEntry",
-    "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "Team", "TeamKind", "User", "Voucher",
+    "RestockRequest", "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "Team", "TeamKind", "User", "Voucher",
     "VoucherStatus", "team_coordinators", "team_members",
 ]

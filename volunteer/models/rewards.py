@@ -102,3 +102,20 @@ class Voucher(CreatedMixin, db.Model):
     reward: Mapped[Reward] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     redeemed_by: Mapped[User | None] = relationship(foreign_keys=[redeemed_by_id])
+
+
+class RestockRequest(CreatedMixin, db.Model):
+    """Merchant staff ask for more stock of one of their rewards; an admin decides."""
+
+    __tablename__ = "restock_requests"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    amount: Mapped[int] = mapped_column()
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: "pending", "approved" or "declined"
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    reward: Mapped[Reward] = relationship()

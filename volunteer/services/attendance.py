@@ -128,6 +128,12 @@ def _confirmed_shift(user_id: int, shift_id: int) -> Shift:
     return signup.shift
 
 
+def checkin_open(shift: Shift, now: datetime) -> bool:
+    """Whether check-in is open now (from shortly before the start to the end)."""
+    opens = shift.starts_at - timedelta(minutes=current_app.config["CHECKIN_OPENS_MINUTES"])
+    return opens <= now < shift.ends_at
+
+
 def _check_window(shift: Shift, now: datetime) -> None:
     opens = shift.starts_at - timedelta(minutes=current_app.config["CHECKIN_OPENS_MINUTES"])
     if now < opens:
@@ -452,6 +458,11 @@ def history(user: User, limit: int = 100) -> list[Attendance]:
     return list(db.session.scalars(select(Attendance).options(joinedload(Attendance.shift))
                                    .where(Attendance.user_id == user.id)
                                    .order_by(Attendance.check_in_at.desc()).limit(limit)))
+
+
+def for_shift(shift_id: int) -> list[Attendance]:
+    """Every attendance record of one shift."""
+    return list(db.session.scalars(select(Attendance).where(Attendance.shift_id == shift_id)))
 
 
 def open_attendance(user: User) -> list[Attendance]:

@@ -45,6 +45,23 @@ def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointE
     return entry
 
 
+ENTRY_LABELS = {
+    EntryKind.SHIFT_AWARD: _l("Patrol shift"),
+    EntryKind.REDEMPTION: _l("Reward redeemed"),
+    EntryKind.REFUND: _l("Voucher refunded"),
+    EntryKind.ADJUSTMENT: _l("Adjustment by a coordinator"),
+    EntryKind.EXPIRY: _l("Points expired"),
+    EntryKind.LEGACY_IMPORT: _l("Imported from the old system"),
+    EntryKind.REVERSAL: _l("Approval withdrawn"),
+}
+
+
+def entry_label(entry: PointEntry) -> str:
+    """What an entry was, in the reader's language, with its note."""
+    label = str(ENTRY_LABELS[entry.kind])
+    return f"{label}: {entry.note}" if entry.note else label
+
+
 def history(user_id: int, limit: int = 100) -> list[PointEntry]:
     """The newest point entries of one volunteer."""
     return list(db.session.scalars(select(PointEntry).where(PointEntry.user_id == user_id)

@@ -323,22 +323,3 @@ def set_reward_status(actor_id: int, reward_id: int, status: RewardStatus) -> Re
     audit.record(actor_id, "catalog.status", f"reward:{reward.id}", before=before, after=status)
     db.session.commit()
     return reward
-
-
-def restock(actor: User, reward_id: int, amount: int) -> Reward:
-    """Add items to a reward's stock (an admin, or the reward's own merchant staff)."""
-    reward = get_reward(reward_id)
-    if actor.role == Role.MERCHANT and reward.merchant_id != actor.merchant_id:
-        raise NotFoundError()
-    if actor.role not in (Role.ADMIN, Role.MERCHANT):
-        raise PermissionDeniedError()
-    if amount < 1 or amount > 1_000_000:
-        raise FieldErrors({"amount": _l("Please enter a number from %(low)d to %(high)d.", low=1, high=1_000_000)})
-    if reward.stock is None:
-        raise DomainError(_l("This reward has unlimited stock."))
-    db.session.execute(update(Reward).where(Reward.id == reward.id).values(stock=Reward.stock + amount)
-                       .execution_options(synchronize_session=False))
-    audit.record(actor.id, "catalog.restock", f"reward:{reward.id}", amount=amount)
-    db.session.commit()
-    db.session.refresh(reward)
-    return reward

@@ -1,7 +1,154 @@
-"""Pages for the admin audience."""
+"""Pages for admins: users, teams, merchants, the catalog and proposals, the audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from volunteer.errors import DomainError, FieldErrors
+from volunteer.models import Category, RewardStatus, Role, TeamKind
+from volunteer.services import accounts, admin, merchants, rewards, teams
+from volunteer.views.common import flash_error, form_int, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def users():
+    """Find people; create coordinators, merchant staff and admins."""
+    errors: dict = {}
+    if request.method == "POST":
+        form = request.form
+        try:
+            role = Role(form.get("role", ""))
+        except ValueError:
+            role = None
+        try:
+            if role is None or role == Role.VOLUNTEER:
+                raise FieldErrors({"role": _("Choose a role.")})
+            accounts.create_user(current_user.id, form.get("name", ""), form.get("mobile", ""),
+                                 form.get("password", ""), role, form_int("merchant_id"),
+                                 tuple(int(t) for t in form.getlist("team_ids") if t.isdigit()))
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            flash(_("Account created."), "success")
+            return redirect(url_for("admin.users"))
+    query = (request.args.get("q") or "").strip()[:50]
+    return render_template("admin/users.html", people=admin.find_users(query), q=query, errors=errors,
+                           form=request.form, merchants=admin.merchants(), teams=teams.team_choices(),
+                           role_name=role_name, roles=[Role.COORDINATOR, Role.MERCHANT, Role.ADMIN]), \
+        400 if errors else 200
+
+
+@bp.route("/users/<int:user_id>/enabled", methods=["POST"])
+@roles_required(Role.ADMIN)
+def set_enabled(user_id: int):
+    """Disable (ends every session) or re-enable an account."""
+    enable = request.form.get("enabled") == "1"
+    if user_id == current_user.id and not enable:
+        flash(_("You cannot disable your own account."), "error")
+    else:
+        accounts.set_enabled(current_user.id, user_id, enable)
+        flash(_("Account enabled.") if enable else _("Account disabled; its sessions have ended."), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/teams", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def team_tree():
+    """The team tree; add a team under a parent."""
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            teams.create_team(current_user.id, request.form.get("name", ""), request.form.get("kind", ""),
+                              form_int("parent_id"))
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            flash(_("Team added."), "success")
+            return redirect(url_for("admin.team_tree"))
+    return render_template("admin/teams.html", teams=teams.team_choices(), kinds=list(TeamKind), errors=errors), \
+        400 if errors else 200
+
+
+@bp.route("/merchants", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def merchant_list():
+    """Merchants (sponsors)."""
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            admin.create_merchant(current_user.id, request.form.get("name", ""), request.form.get("address", ""))
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            flash(_("Merchant added."), "success")
+            return redirect(url_for("admin.merchant_list"))
+    return render_template("admin/merchants.html", merchants=admin.merchants(), errors=errors), \
+        400 if errors else 200
+
+
+@bp.route("/rewards", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def rewards_list():
+    """The catalog, merchants' proposals and restock requests; add a reward."""
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            rewards.save_reward(current_user, form_int("merchant_id") or 0, request.form)
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            flash(_("Reward added to the catalog."), "success")
+            return redirect(url_for("admin.rewards_list"))
+    proposals, restocks = merchants.pending_proposals()
+    from sqlalchemy import select
+
+    from volunteer.extensions import db
+    from volunteer.models import Reward
+
+    catalog = list(db.session.scalars(select(Reward).order_by(Reward.category, Reward.title)))
+    return render_template("admin/rewards.html", catalog=catalog, proposals=proposals, restocks=restocks,
+                           errors=errors, form=request.form, categories=list(Category), labels=rewards.CATEGORY_LABELS,
+                           merchants=admin.merchants()), 400 if errors else 200
+
+
+@bp.route("/rewards/<int:reward_id>/status", methods=["POST"])
+@roles_required(Role.ADMIN)
+def reward_status(reward_id: int):
+    """Approve a proposal, retire a reward or bring it back."""
+    try:
+        status = RewardStatus(request.form.get("status", ""))
+    except ValueError:
+        flash(_("Unknown status."), "error")
+    else:
+        rewards.set_reward_status(current_user.id, reward_id, status)
+        flash(_("Catalog updated."), "success")
+    return redirect(url_for("admin.rewards_list"))
+
+
+@bp.route("/restocks/<int:request_id>", methods=["POST"])
+@roles_required(Role.ADMIN)
+def decide_restock(request_id: int):
+    """Approve or decline a merchant's restock request."""
+    try:
+        merchants.decide_restock(current_user, request_id, request.form.get("decision") == "approve")
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Catalog updated."), "success")
+    return redirect(url_for("admin.rewards_list"))
+
+
+@bp.route("/audit")
+@roles_required(Role.ADMIN)
+def audit_log():
+    """Read-only log of sensitive actions, searchable by person and action."""
+    person = (request.args.get("person") or "").strip()[:50]
+    action = (request.args.get("action") or "").strip()[:40]
+    events = admin.search_audit(person, action)
+    return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
+                           action=action)

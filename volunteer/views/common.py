@@ -60,7 +60,9 @@ def retry_message() -> str:
 
 
 def flash_error(exc: DomainError) -> None:
-    """Show a domain refusal to the person."""
+    """Show a domain refusal to the person; "not yours" and "not found" get their error pages instead."""
+    if exc.status_code in (403, 404):
+        raise exc
     flash(exc.text, "error")
 
 
@@ -99,6 +101,10 @@ def install_request_hooks(app: Flask) -> None:
 
         return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_locale": "zh_CN" if get_locale().language == "zh" else "en", "Role": Role,
                 "star_text": star_text}
+
+    from volunteer.localtime import format_local
+
+    app.jinja_env.filters["local"] = format_local
 
     @app.after_request
     def headers(response):

@@ -1,7 +1,170 @@
-"""Pages for the coordinator audience."""
+"""Pages for coordinators (and admins): shifts, rosters, manual attendance, the approval queue."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from volunteer.errors import DomainError, FieldErrors
+from volunteer.localtime import to_local
+from volunteer.models import Role
+from volunteer.services import attendance, points, shifts, teams
+from volunteer.views.common import flash_error, form_int, roles_required
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
+STAFF = (Role.COORDINATOR, Role.ADMIN)
+
+
+def _shift_form_values(shift) -> dict:
+    return {"title": shift.title, "description": shift.description, "place_name": shift.place_name,
+            "latitude": shift.latitude, "longitude": shift.longitude, "radius_m": shift.radius_m,
+            "capacity": shift.capacity, "points_per_hour": shift.points_per_hour, "team_id": shift.team_id,
+            "starts_at": to_local(shift.starts_at).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": to_local(shift.ends_at).strftime("%Y-%m-%dT%H:%M")}
+
+
+@bp.route("/shifts")
+@roles_required(*STAFF)
+def list_shifts():
+    """My teams' shifts, soonest first."""
+    return render_template("coordinator/shifts.html", shifts=shifts.managed_shifts(current_user))
+
+
+@bp.route("/shifts/new", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def new_shift():
+    """Create a shift (optionally weekly for N weeks)."""
+    errors: dict = {}
+    form = request.form if request.method == "POST" else {"radius_m": 300, "capacity": 5, "points_per_hour": 10,
+                                                            "latitude": 30.2590, "longitude": 120.1450}
+    if request.method == "POST":
+        try:
+            created = shifts.create_shifts(current_user, request.form)
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            flash(_("%(count)d shifts created.", count=len(created)), "success")
+            return redirect(url_for("coordinator.list_shifts"))
+    managed = teams.managed_team_ids(current_user)
+    return render_template("coordinator/shift_form.html", form=form, errors=errors, shift=None,
+                           teams=[t for t in teams.team_choices() if t.id in managed]), 400 if errors else 200
+
+
+@bp.route("/shifts/<int:shift_id>/edit", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def edit_shift(shift_id: int):
+    """Change a shift; the volunteers signed up see the change."""
+    shift = shifts.get_managed_shift(current_user, shift_id)
+    errors: dict = {}
+    form = request.form if request.method == "POST" else _shift_form_values(shift)
+    if request.method == "POST":
+        try:
+            shifts.update_shift(current_user, shift_id, request.form)
+        except FieldErrors as exc:
+            errors = exc.texts()
+        except DomainError as exc:
+            flash_error(exc)
+        else:
+            flash(_("The shift was updated."), "success")
+            return redirect(url_for("coordinator.roster", shift_id=shift_id))
+    return render_template("coordinator/shift_form.html", form=form, errors=errors, shift=shift,
+                           teams=[shift.team]), 400 if errors else 200
+
+
+@bp.route("/shifts/<int:shift_id>/cancel", methods=["POST"])
+@roles_required(*STAFF)
+def cancel_shift(shift_id: int):
+    """Cancel a shift."""
+    shifts.cancel_shift(current_user, shift_id)
+    flash(_("The shift was cancelled; the volunteers see it on their page."), "success")
+    return redirect(url_for("coordinator.list_shifts"))
+
+
+@bp.route("/shifts/<int:shift_id>")
+@roles_required(*STAFF)
+def roster(shift_id: int):
+    """Who is signed up, who checked in, and the button to record attendance by hand."""
+    shift = shifts.get_managed_shift(current_user, shift_id)
+    records = {a.user_id: a for a in attendance.for_shift(shift_id)}
+    return render_template("coordinator/roster.html", shift=shift, signups=shifts.roster(shift_id), records=records,
+                           status_label=attendance.status_label)
+
+
+@bp.route("/shifts/<int:shift_id>/manual", methods=["POST"])
+@roles_required(*STAFF)
+def record_manual(shift_id: int):
+    """Record attendance for a volunteer who does not use face check-in (same points)."""
+    try:
+        attendance.record_manual(current_user, shift_id, form_int("user_id") or 0)
+    except FieldErrors as exc:
+        flash(" ".join(exc.texts().values()), "error")
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Attendance recorded. It waits in the approval queue."), "success")
+    return redirect(url_for("coordinator.roster", shift_id=shift_id))
+
+
+@bp.route("/approvals")
+@roles_required(*STAFF)
+def approval_queue():
+    """Pending records, oldest first, with the evidence at a glance."""
+    rows = attendance.queue(current_user)
+    return render_template("coordinator/approvals.html", rows=rows, flag_labels=attendance.FLAG_LABELS,
+                           clean=sum(1 for r in rows if not r.flags))
+
+
+@bp.route("/approvals/<int:attendance_id>/approve", methods=["POST"])
+@roles_required(*STAFF)
+def approve(attendance_id: int):
+    """Approve one record."""
+    try:
+        record = attendance.approve_attendance(current_user, attendance_id)
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Approved: %(points)d points to %(name)s.", points=record.points_awarded, name=record.user.name),
+              "success")
+    return redirect(url_for("coordinator.approval_queue"))
+
+
+@bp.route("/approvals/approve-clean", methods=["POST"])
+@roles_required(*STAFF)
+def approve_clean():
+    """Approve every record with nothing unusual, in one action."""
+    count = attendance.approve_clean(current_user)
+    flash(_("%(count)d records approved.", count=count), "success")
+    return redirect(url_for("coordinator.approval_queue"))
+
+
+@bp.route("/approvals/<int:attendance_id>/reject", methods=["POST"])
+@roles_required(*STAFF)
+def reject(attendance_id: int):
+    """Reject with a reason the volunteer sees (after approval: a reversal)."""
+    try:
+        attendance.reject_attendance(current_user, attendance_id, request.form.get("reason", ""))
+    except FieldErrors as exc:
+        flash(" ".join(exc.texts().values()), "error")
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Rejected. The volunteer sees your reason."), "success")
+    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/")
+                    else url_for("coordinator.approval_queue"))
+
+
+@bp.route("/volunteers/<int:user_id>/adjust", methods=["POST"])
+@roles_required(*STAFF)
+def adjust_points(user_id: int):
+    """Correct a volunteer's points with a reason (audited)."""
+    try:
+        points.adjust_points(current_user, user_id, form_int("amount") or 0, request.form.get("reason", ""))
+    except FieldErrors as exc:
+        flash(" ".join(exc.texts().values()), "error")
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Points adjusted."), "success")
+    back = request.form.get("back") or ""
+    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("main.home"))

@@ -1,7 +1,249 @@
-"""Pages for the volunteer audience."""
+"""Pages for volunteers: shifts, check-in and check-out, history, rewards, vouchers, points."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import uuid
+from datetime import date
+
+import segno
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from volunteer.db import utcnow
+from volunteer.errors import DomainError
+from volunteer.models import Category, Role
+from volunteer.services import attendance, face_id, points, rewards, shifts, stars
+from volunteer.views.common import flash_error, roles_required
+from volunteer.views.faces import challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
+
+
+def _float(name: str) -> float | None:
+    try:
+        value = float(request.form.get(name, ""))
+    except ValueError:
+        return None
+    return value if -180 <= value <= 180 else None
+
+
+# --- shifts -------------------------------------------------------------------------------------------------
+
+@bp.route("/shifts")
+@roles_required(Role.VOLUNTEER)
+def list_shifts():
+    """Upcoming shifts of my teams ("shifts I can still join" first), filtered by date and place."""
+    day = None
+    if request.args.get("day"):
+        try:
+            day = date.fromisoformat(request.args["day"])
+        except ValueError:
+            flash(_("Please choose a valid date."), "error")
+    place = (request.args.get("place") or "").strip()[:50]
+    mine = shifts.my_signups(current_user)
+    now = utcnow()
+    checked_in = {a.shift_id for a in attendance.history(current_user)}
+    checkin_open = {s.shift_id for s in mine if attendance.checkin_open(s.shift, now) and s.shift_id not in checked_in}
+    return render_template("volunteer/shifts.html", rows=shifts.upcoming_for(current_user, day, place), mine=mine,
+                           open_records=attendance.open_attendance(current_user), checkin_open=checkin_open,
+                           day=request.args.get("day", ""), place=place, now=now)
+
+
+@bp.route("/shifts/<int:shift_id>/signup", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def sign_up(shift_id: int):
+    """Join a shift, or its waitlist."""
+    try:
+        result = shifts.sign_up(current_user, shift_id)
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        if result.position:
+            flash(_("The shift is full. You are number %(position)d on the waitlist; you will get a place "
+                    "automatically if someone cancels.", position=result.position), "info")
+        else:
+            flash(_("You are signed up. Thank you!"), "success")
+    return redirect(url_for("volunteer.list_shifts"))
+
+
+@bp.route("/shifts/<int:shift_id>/cancel", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def cancel_signup(shift_id: int):
+    """Leave a shift or its waitlist."""
+    try:
+        shifts.cancel_signup(current_user, shift_id)
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("Your sign-up was cancelled."), "success")
+    return redirect(url_for("volunteer.list_shifts"))
+
+
+def _check_page(shift_id: int, direction: str):
+    signup = next((s for s in shifts.my_signups(current_user) if s.shift_id == shift_id), None)
+    if signup is None:
+        flash(_("You are not signed up for this shift (or you are still on the waitlist)."), "error")
+        return redirect(url_for("volunteer.list_shifts"))
+    enrolled = face_id.is_enrolled(current_user.id)
+    challenge = None
+    if enrolled and face_id.has_consent(current_user.id):
+        from flask import current_app
+
+        if current_app.config["FACE_LIVENESS"]:
+            challenge = challenge_payload(face_id.issue_challenge(current_user.id))
+    return render_template("volunteer/check.html", shift=signup.shift, direction=direction, enrolled=enrolled,
+                           challenge=challenge)
+
+
+def _check_response(result: attendance.CheckResult, shift_id: int):
+    if wants_json():
+        return jsonify(ok=result.ok, message=result.message, review=result.can_request_review,
+                       next=url_for("volunteer.list_shifts") if result.ok else None)
+    flash(result.message, "success" if result.ok else "error")
+    if result.ok:
+        return redirect(url_for("volunteer.list_shifts"))
+    return redirect(request.path + ("?review=1" if result.can_request_review else ""))
+
+
+def _check_error(exc: DomainError):
+    if wants_json():
+        return jsonify(ok=False, message=exc.text), exc.status_code
+    flash_error(exc)
+    return redirect(url_for("volunteer.list_shifts"))
+
+
+@bp.route("/shifts/<int:shift_id>/check-in", methods=["GET", "POST"])
+@roles_required(Role.VOLUNTEER)
+def check_in(shift_id: int):
+    """Check in with the face at the patrol place."""
+    if request.method == "GET":
+        return _check_page(shift_id, "in")
+    try:
+        result = attendance.check_in(current_user, shift_id, uploaded_frames("frame"), request.form.get("token"),
+                                     _float("latitude"), _float("longitude"))
+    except DomainError as exc:
+        return _check_error(exc)
+    return _check_response(result, shift_id)
+
+
+@bp.route("/shifts/<int:shift_id>/check-in/review", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def check_in_for_review(shift_id: int):
+    """Check in without the face or location check; the coordinator decides."""
+    try:
+        result = attendance.check_in_for_review(current_user, shift_id, _float("latitude"), _float("longitude"))
+    except DomainError as exc:
+        return _check_error(exc)
+    return _check_response(result, shift_id)
+
+
+@bp.route("/shifts/<int:shift_id>/check-out", methods=["GET", "POST"])
+@roles_required(Role.VOLUNTEER)
+def check_out(shift_id: int):
+    """Check out with the face (or for review after failures)."""
+    if request.method == "GET":
+        return _check_page(shift_id, "out")
+    try:
+        result = attendance.check_out(current_user, shift_id, uploaded_frames("frame"), request.form.get("token"),
+                                      _float("latitude"), _float("longitude"))
+    except DomainError as exc:
+        return _check_error(exc)
+    return _check_response(result, shift_id)
+
+
+@bp.route("/shifts/<int:shift_id>/check-out/review", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def check_out_for_review(shift_id: int):
+    """Check out without the face check; flagged for the coordinator."""
+    try:
+        result = attendance.check_out(current_user, shift_id, [], None, _float("latitude"), _float("longitude"),
+                                      for_review=True)
+    except DomainError as exc:
+        return _check_error(exc)
+    return _check_response(result, shift_id)
+
+
+@bp.route("/history")
+@roles_required(Role.VOLUNTEER)
+def history():
+    """Each shift, its status, the points it earned and why."""
+    return render_template("volunteer/history.html", records=attendance.history(current_user),
+                           explain=attendance.explain, status_label=attendance.status_label,
+                           progress=stars.progress(current_user.service_minutes))
+
+
+# --- rewards ------------------------------------------------------------------------------------------------
+
+@bp.route("/rewards")
+@roles_required(Role.VOLUNTEER)
+def catalog():
+    """Rewards by category: what I can afford now, and what I am saving for."""
+    category = request.args.get("category", "")
+    return render_template("volunteer/catalog.html", items=rewards.browse(current_user, category),
+                           category=category, categories=list(Category), labels=rewards.CATEGORY_LABELS)
+
+
+@bp.route("/rewards/<int:reward_id>")
+@roles_required(Role.VOLUNTEER)
+def reward_detail(reward_id: int):
+    """One reward with the redeem button (the form carries a fresh idempotency key)."""
+    reward = rewards.get_reward(reward_id)
+    return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
+                           form_key=uuid.uuid4().hex, star=stars.star_level(current_user.service_minutes))
+
+
+@bp.route("/rewards/<int:reward_id>/redeem", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def redeem(reward_id: int):
+    """Spend points on a reward; a double click issues one voucher."""
+    try:
+        voucher = rewards.redeem_reward(current_user.id, reward_id, request.form.get("key", ""))
+    except DomainError as exc:
+        flash_error(exc)
+        return redirect(url_for("volunteer.reward_detail", reward_id=reward_id))
+    flash(_("Done! Show this voucher at the merchant."), "success")
+    return redirect(url_for("volunteer.voucher_detail", voucher_id=voucher.id))
+
+
+@bp.route("/vouchers")
+@roles_required(Role.VOLUNTEER)
+def my_vouchers():
+    """My vouchers with their status."""
+    return render_template("volunteer/vouchers.html", vouchers=rewards.my_vouchers(current_user.id),
+                           status_label=rewards.status_label, format_code=rewards.format_code)
+
+
+@bp.route("/vouchers/<int:voucher_id>")
+@roles_required(Role.VOLUNTEER)
+def voucher_detail(voucher_id: int):
+    """The voucher to show at the till: big QR code and the code in readable groups."""
+    voucher = next((v for v in rewards.my_vouchers(current_user.id) if v.id == voucher_id), None)
+    if voucher is None:
+        raise rewards.NotFoundError()
+    link = url_for("merchant.voucher", code=voucher.code, _external=True)
+    qr = segno.make(link, error="m").svg_data_uri(scale=6, border=2)
+    return render_template("volunteer/voucher.html", voucher=voucher, qr=qr, code=rewards.format_code(voucher.code),
+                           status_label=rewards.status_label)
+
+
+@bp.route("/vouchers/<int:voucher_id>/cancel", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def cancel_voucher(voucher_id: int):
+    """Cancel an unused voucher for a full refund."""
+    try:
+        voucher = rewards.cancel_voucher(current_user.id, voucher_id)
+    except DomainError as exc:
+        flash_error(exc)
+    else:
+        flash(_("The voucher was cancelled and %(points)d points returned.", points=voucher.points_cost), "success")
+    return redirect(url_for("volunteer.my_vouchers"))
+
+
+@bp.route("/points")
+@roles_required(Role.VOLUNTEER)
+def points_history():
+    """Every change of my points, and what expires when."""
+    return render_template("volunteer/points.html", entries=points.history(current_user.id),
+                           entry_label=points.entry_label,
+                           expiry=points.upcoming_expiry(current_user.id, date.today()))

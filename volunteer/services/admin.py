@@ -1,0 +1,62 @@
+"""Administration: merchants, user lists, the audit log search."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import String, cast, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from volunteer.errors import FieldErrors
+from volunteer.extensions import db
+from volunteer.models import AuditEvent, Merchant, User
+from volunteer.services import audit
+
+
+def create_merchant(actor_id: int, name: str, address: str) -> Merchant:
+    """Add a merchant (sponsor)."""
+    name = (name or "").strip()
+    if not name:
+        raise FieldErrors({"name": _l("Please enter a name.")})
+    merchant = Merchant(name=name[:100], address=(address or "").strip()[:200])
+    db.session.add(merchant)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise FieldErrors({"name": _l("A merchant with this name exists already.")}) from None
+    audit.record(actor_id, "merchant.create", f"merchant:{merchant.id}", name=merchant.name)
+    db.session.commit()
+    return merchant
+
+
+def merchants() -> list[Merchant]:
+    """All merchants by name."""
+    return list(db.session.scalars(select(Merchant).order_by(Merchant.name)))
+
+
+def find_users(query: str = "", limit: int = 100) -> list[User]:
+    """Users whose name or mobile contains the query."""
+    statement = select(User).options(joinedload(User.merchant)).order_by(User.role, User.name).limit(limit)
+    if query:
+        statement = statement.where(or_(User.name.contains(query), User.mobile.contains(query)))
+    return list(db.session.scalars(statement))
+
+
+def search_audit(person: str = "", action: str = "", limit: int = 200) -> list[AuditEvent]:
+    """Audit events, newest first, by actor (name or mobile) and action prefix."""
+    statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if action:
+        statement = statement.where(AuditEvent.action.startswith(action))
+    if person:
+        ids = select(User.id).where(or_(User.name.contains(person), User.mobile.contains(person)))
+        statement = statement.where(or_(AuditEvent.actor_id.in_(ids),
+                                        AuditEvent.target.in_(select(literal("user:") + cast(User.id, String))
+                                                              .where(User.id.in_(ids)))))
+    return list(db.session.scalars(statement))
+
+
+def actor_names(events: list[AuditEvent]) -> dict[int, str]:
+    """Names of the actors of these events, in one query."""
+    ids = {e.actor_id for e in events if e.actor_id}
+    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}

@@ -1,0 +1,215 @@
+"""The merchant's side: find and honour vouchers at the till, history, settlement, proposals."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
+
+from volunteer.db import utcnow
+from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
+from volunteer.extensions import db
+from volunteer.localtime import format_local, local_day_bounds
+from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
+from volunteer.services import audit
+from volunteer.services.rewards import CODE_LENGTH, normalise_code
+
+
+class UnknownVoucherError(DomainError):
+    """Also what another merchant's voucher gets: nothing about it is revealed."""
+
+    message = _l("No voucher of yours has this code. Check the code and try again.")
+    status_code = 404
+
+
+class AlreadyRedeemedError(DomainError):
+    message = _l("Already redeemed at %(time)s by %(staff)s.")
+    status_code = 409
+
+
+class VoucherExpiredError(DomainError):
+    message = _l("This voucher expired on %(date)s and cannot be used.")
+    status_code = 409
+
+
+class VoucherCancelledError(DomainError):
+    message = _l("This voucher was cancelled by the volunteer and cannot be used.")
+    status_code = 409
+
+
+def mask_name(name: str) -> str:
+    """张建华 → 张*华; 李强 → 李*; one character stays as it is."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_mobile(mobile: str) -> str:
+    """13812345678 → 138****5678."""
+    return mobile[:3] + "****" + mobile[-4:] if len(mobile) == 11 else "****"
+
+
+def _staff_merchant(staff: User) -> int:
+    if staff.role != Role.MERCHANT or staff.merchant_id is None:
+        raise PermissionDeniedError()
+    return staff.merchant_id
+
+
+def find_voucher(staff: User, typed_code: str) -> Voucher:
+    """The merchant's own voucher with this code, whatever its state; anything else is "unknown"."""
+    merchant_id = _staff_merchant(staff)
+    code = normalise_code(typed_code)
+    if len(code) != CODE_LENGTH:
+        raise UnknownVoucherError()
+    voucher = db.session.scalar(
+        select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.user),
+                                             joinedload(Voucher.redeemed_by))
+        .where(Voucher.code == code, Reward.merchant_id == merchant_id))
+    if voucher is None:
+        raise UnknownVoucherError()
+    return voucher
+
+
+def refusal(voucher: Voucher, now: datetime | None = None) -> DomainError | None:
+    """Why this voucher cannot be honoured now, or None."""
+    now = now or utcnow()
+    if voucher.status == VoucherStatus.REDEEMED:
+        who = voucher.redeemed_by.name if voucher.redeemed_by else "?"
+        return AlreadyRedeemedError(time=format_local(voucher.redeemed_at, "%Y-%m-%d %H:%M"), staff=who)
+    if voucher.status == VoucherStatus.CANCELLED:
+        return VoucherCancelledError()
+    if voucher.status == VoucherStatus.EXPIRED or voucher.expires_at <= now:
+        return VoucherExpiredError(date=format_local(voucher.expires_at, "%Y-%m-%d"))
+    return None
+
+
+def honour_voucher(staff: User, typed_code: str) -> Voucher:
+    """Redeem at the till, exactly once: one conditional UPDATE decides between two tills."""
+    voucher = find_voucher(staff, typed_code)
+    now = utcnow()
+    won = db.session.execute(
+        update(Voucher).where(Voucher.id == voucher.id, Voucher.status == VoucherStatus.ISSUED,
+                              Voucher.expires_at > now)
+        .values(status=VoucherStatus.REDEEMED, redeemed_at=now, redeemed_by_id=staff.id)
+        .execution_options(synchronize_session=False)).rowcount
+    if won != 1:
+        db.session.rollback()
+        db.session.expire_all()
+        voucher = find_voucher(staff, typed_code)
+        raise refusal(voucher, now) or UnknownVoucherError()
+    db.session.commit()
+    db.session.refresh(voucher)
+    return voucher
+
+
+def history(staff: User, start: date | None = None, end: date | None = None, reward_id: int | None = None,
+            limit: int = 1000) -> list[Voucher]:
+    """Every voucher this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
+    merchant_id = _staff_merchant(staff)
+    query = (select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.redeemed_by))
+             .where(Reward.merchant_id == merchant_id, Voucher.status == VoucherStatus.REDEEMED)
+             .order_by(Voucher.redeemed_at.desc()).limit(limit))
+    if start:
+        query = query.where(Voucher.redeemed_at >= local_day_bounds(start)[0])
+    if end:
+        query = query.where(Voucher.redeemed_at < local_day_bounds(end)[1])
+    if reward_id:
+        query = query.where(Voucher.reward_id == reward_id)
+    return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class SettlementRow:
+    """One reward's redemptions in one month."""
+
+    reward_id: int
+    title: str
+    count: int
+    points: int
+
+
+def settlement(staff: User, year: int, month: int) -> list[SettlementRow]:
+    """Per reward: how many were redeemed in the month and their points value."""
+    merchant_id = _staff_merchant(staff)
+    start = local_day_bounds(date(year, month, 1))[0]
+    end = local_day_bounds(date(year + (month == 12), month % 12 + 1, 1))[0]
+    rows = db.session.execute(
+        select(Reward.id, Reward.title, func.count(Voucher.id), func.coalesce(func.sum(Voucher.points_cost), 0))
+        .join(Voucher, Voucher.reward_id == Reward.id)
+        .where(Reward.merchant_id == merchant_id, Voucher.status == VoucherStatus.REDEEMED,
+               Voucher.redeemed_at >= start, Voucher.redeemed_at < end)
+        .group_by(Reward.id, Reward.title).order_by(Reward.title))
+    return [SettlementRow(r, t, int(c), int(p)) for r, t, c, p in rows]
+
+
+def settlement_csv(rows: list[SettlementRow], month_label: str, headers: list[str]) -> bytes:
+    """UTF-8 with a BOM, so Excel opens Chinese text correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([month_label, row.reward_id, row.title, row.count, row.points])
+    writer.writerow([month_label, "", "合计 / Total", sum(r.count for r in rows), sum(r.points for r in rows)])
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+def merchant_rewards(staff: User) -> list[Reward]:
+    """The merchant's rewards, proposals included."""
+    return list(db.session.scalars(select(Reward).where(Reward.merchant_id == _staff_merchant(staff))
+                                   .order_by(Reward.status, Reward.title)))
+
+
+def request_restock(staff: User, reward_id: int, amount: int) -> RestockRequest:
+    """Ask an admin for more stock of one of our rewards."""
+    merchant_id = _staff_merchant(staff)
+    reward = db.session.get(Reward, reward_id)
+    if reward is None or reward.merchant_id != merchant_id:
+        raise NotFoundError()
+    if not 1 <= amount <= 100_000:
+        raise FieldErrors({"amount": _l("Please enter a number from %(low)d to %(high)d.", low=1, high=100_000)})
+    if reward.stock is None:
+        raise DomainError(_l("This reward has unlimited stock."))
+    request = RestockRequest(reward_id=reward.id, amount=amount, requested_by_id=staff.id)
+    db.session.add(request)
+    db.session.flush()
+    audit.record(staff.id, "catalog.restock_request", f"reward:{reward.id}", amount=amount)
+    db.session.commit()
+    return request
+
+
+def pending_proposals() -> tuple[list[Reward], list[RestockRequest]]:
+    """What merchants proposed and an admin has not decided."""
+    rewards = list(db.session.scalars(select(Reward).options(joinedload(Reward.merchant))
+                                      .where(Reward.status == RewardStatus.PROPOSED).order_by(Reward.id)))
+    restocks = list(db.session.scalars(select(RestockRequest).options(joinedload(RestockRequest.reward))
+                                       .where(RestockRequest.status == "pending").order_by(RestockRequest.id)))
+    return rewards, restocks
+
+
+def decide_restock(admin: User, request_id: int, approve: bool) -> RestockRequest:
+    """An admin approves (stock grows) or declines a restock request, once."""
+    request = db.session.get(RestockRequest, request_id)
+    if request is None:
+        raise NotFoundError()
+    decided = db.session.execute(
+        update(RestockRequest).where(RestockRequest.id == request_id, RestockRequest.status == "pending")
+        .values(status="approved" if approve else "declined", decided_by_id=admin.id)
+        .execution_options(synchronize_session=False)).rowcount
+    if decided != 1:
+        db.session.rollback()
+        raise DomainError(_l("This request was already decided."))
+    if approve:
+        db.session.execute(update(Reward).where(Reward.id == request.reward_id, Reward.stock.is_not(None))
+                           .values(stock=Reward.stock + request.amount).execution_options(synchronize_session=False))
+    audit.record(admin.id, "catalog.restock_approve" if approve else "catalog.restock_decline",
+                 f"reward:{request.reward_id}", amount=request.amount)
+    db.session.commit()
+    db.session.refresh(request)
+    return request
