@@ -29,6 +29,9 @@ def summary_for(user: User) -> HomeSummary:
         mine = shifts.my_signups(user)
         facts["next"] = next((s for s in mine if s.shift.cancelled_at is None), None)
         facts["open"] = attendance.open_attendance(user)
+        facts["checkin_open"] = bool(facts["next"]) and attendance.checkin_open(facts["next"].shift, utcnow()) \
+            and not db.session.scalar(select(func.count(Attendance.id)).where(
+                Attendance.user_id == user.id, Attendance.shift_id == facts["next"].shift_id))
         facts["progress"] = stars.progress(user.service_minutes)
         facts["vouchers"] = db.session.scalar(select(func.count(Voucher.id)).where(
             Voucher.user_id == user.id, Voucher.status == VoucherStatus.ISSUED))
