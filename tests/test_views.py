@@ -61,6 +61,8 @@ def test_every_page_of_each_role_renders_with_demo_data(app, client, demo, role,
     for rule in _get_rules(app, role):
         response = client.get(rule.rule, follow_redirects=True)  # e.g. enrolment sends you to consent first
         assert response.status_code == 200, (rule.rule, response.status_code)
+        if response.mimetype != "text/html":  # CSV exports, the certificate PDF
+            continue
         body = response.get_data(as_text=True)
         assert "{{" not in body and "%(" not in body, rule.rule  # nothing left untranslated or unformatted
 

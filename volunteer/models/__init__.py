@@ -1,6 +1,6 @@
 """All models, imported so Alembic and the app see one metadata."""
 
-from volunteer.models.audit import AuditEvent
+from volunteer.models.audit import AuditEvent, Certificate
 from volunteer.models.faces import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
 from volunteer.models.ledger import EntryKind, HourEntry, PointEntry
 from volunteer.models.people import Merchant, Role, Team, TeamKind, User, team_coordinators, team_members
@@ -16,7 +16,7 @@ from volunteer.models.shifts import (
 )
 
 __all__ = [
-    "Attendance", "AttendanceMethod", "AttendanceStatus", "AuditEvent", "Category", "CheckAttempt", "EntryKind",
+    "Attendance", "AttendanceMethod", "AttendanceStatus", "AuditEvent", "Certificate", "Category", "CheckAttempt", "EntryKind",
     "FaceAttempt", "FaceConsent", "FaceTemplate", "HourEntry", "LivenessChallenge", "Merchant", "PointEntry",
     "RestockRequest", "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "Team", "TeamKind", "User", "Voucher",
     "VoucherStatus", "team_coordinators", "team_members",

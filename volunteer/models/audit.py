@@ -22,3 +22,20 @@ class AuditEvent(CreatedMixin, db.Model):
     target: Mapped[str] = mapped_column(String(60), default="")
     #: {"before": ..., "after": ...} or other facts of the action
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Certificate(CreatedMixin, db.Model):
+    """A service certificate as issued: a snapshot, so /verify shows exactly what the PDF said."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: printed on the PDF; the public verification page is /verify/<code>
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    masked_name: Mapped[str] = mapped_column(String(50))
+    masked_id: Mapped[str] = mapped_column(String(30))
+    minutes: Mapped[int] = mapped_column()
+    stars: Mapped[int] = mapped_column()
+    shift_count: Mapped[int] = mapped_column()
+    organisation: Mapped[str] = mapped_column(String(100))

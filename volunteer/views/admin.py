@@ -152,3 +152,62 @@ def audit_log():
     events = admin.search_audit(person, action)
     return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
                            action=action)
+
+
+# --- reports ------------------------------------------------------------------------------------------------
+
+@bp.route("/dashboard")
+@roles_required(Role.ADMIN, Role.COORDINATOR)
+def dashboard():
+    """Figures for everything (admin) or the coordinator's subtree."""
+    from volunteer.services import reports
+
+    managed = teams.managed_team_ids(current_user)
+    return render_template("admin/dashboard.html", d=reports.dashboard(current_user), labels=rewards.CATEGORY_LABELS,
+                           teams=[t for t in teams.team_choices() if t.id in managed],
+                           kinds=list(reports.EXPORT_COLUMNS))
+
+
+@bp.route("/exports/<kind>.csv")
+@roles_required(Role.ADMIN, Role.COORDINATOR)
+def export(kind: str):
+    """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date."""
+    from datetime import date
+
+    from flask import Response, abort
+
+    from volunteer.services import reports
+
+    if kind not in reports.EXPORT_COLUMNS:
+        abort(404)
+
+    def day(name: str):
+        try:
+            return date.fromisoformat(request.args.get(name, ""))
+        except ValueError:
+            return None
+
+    f = reports.ExportFilter(form_int("team"), day("start"), day("end"))
+    body = reports.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
+    return Response(body, mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def legacy_import():
+    """Import volunteers and historical hours from a CSV; all rows valid or nothing is imported."""
+    from volunteer.services import legacy_import as importer
+
+    report = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        data = upload.read() if upload else b""
+        if upload:
+            upload.close()
+        report = importer.import_legacy(current_user.id, data)
+        if not report.errors:
+            flash(_("Imported %(rows)d rows (%(users)d new volunteers); %(skipped)d rows were already imported.",
+                    rows=report.hour_rows, users=report.created_users, skipped=report.skipped_rows), "success")
+    return render_template("admin/import.html", report=report, columns=importer.COLUMNS), \
+        400 if report and report.errors else 200

@@ -26,6 +26,14 @@ def home_view():
     return render_template(f"main/home_{current_user.role.value}.html", s=summary)
 
 
+@bp.route("/verify/<code>")
+def verify_certificate(code: str):
+    """Public: confirm a certificate is genuine, showing no more than the certificate does."""
+    from volunteer.services import certificates
+
+    return render_template("main/verify.html", c=certificates.find_certificate(code))
+
+
 @bp.route("/healthz")
 def healthz():
     """For the load balancer."""

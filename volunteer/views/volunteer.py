@@ -247,3 +247,18 @@ def points_history():
     return render_template("volunteer/points.html", entries=points.history(current_user.id),
                            entry_label=points.entry_label,
                            expiry=points.upcoming_expiry(current_user.id, date.today()))
+
+
+@bp.route("/certificate.pdf")
+@roles_required(Role.VOLUNTEER)
+def certificate():
+    """Download my service certificate (志愿服务记录证明) with a verification code."""
+    from flask import Response
+
+    from volunteer.services import certificates
+
+    issued, lines = certificates.issue_certificate(current_user.id)
+    pdf = certificates.render_pdf(issued, current_user.name, lines,
+                                  url_for("main.verify_certificate", code=issued.code, _external=True))
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="certificate-{issued.code}.pdf"'})

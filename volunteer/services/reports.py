@@ -1,0 +1,197 @@
+"""The dashboard's figures and the CSV exports, scoped to what the reader manages."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, distinct, extract, func, select
+from sqlalchemy.orm import joinedload
+
+from volunteer.db import utcnow
+from volunteer.extensions import db
+from volunteer.localtime import format_local, local_day_bounds, to_local
+from volunteer.models import (
+    Attendance,
+    AttendanceStatus,
+    EntryKind,
+    HourEntry,
+    PointEntry,
+    Reward,
+    Role,
+    Shift,
+    Team,
+    User,
+    Voucher,
+    team_members,
+)
+from volunteer.services import stars, teams
+
+
+def scope_users(team_ids: set[int]):
+    """Volunteers belonging to any of these teams (a subquery of user ids)."""
+    return select(team_members.c.user_id).where(team_members.c.team_id.in_(team_ids))
+
+
+@dataclass(frozen=True)
+class MonthFigure:
+    """One month's value for a chart."""
+
+    label: str
+    value: int
+
+
+@dataclass
+class Dashboard:
+    """Everything the dashboard shows."""
+
+    registered: int
+    active_this_month: int
+    hours_by_month: list[MonthFigure]
+    points_issued_by_month: list[MonthFigure]
+    points_redeemed_by_month: list[MonthFigure]
+    redemptions_by_category: list[tuple[str, int]]
+    top_teams: list[tuple[str, int]]
+    underfilled: list[Shift]
+    stale_pending: int
+
+
+def _months(count: int, today: date) -> list[tuple[int, int]]:
+    months, year, month = [], today.year, today.month
+    for _ in range(count):
+        months.append((year, month))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return list(reversed(months))
+
+
+def _by_month(column, value, where, months: list[tuple[int, int]]) -> list[MonthFigure]:
+    start = local_day_bounds(date(months[0][0], months[0][1], 1))[0]
+    rows = db.session.execute(
+        select(extract("year", column), extract("month", column), func.coalesce(func.sum(value), 0))
+        .where(column >= start, *where).group_by(extract("year", column), extract("month", column)))
+    found = {(int(y), int(m)): int(v) for y, m, v in rows}
+    return [MonthFigure(f"{y}-{m:02d}", found.get((y, m), 0)) for y, m in months]
+
+
+def dashboard(reader: User) -> Dashboard:
+    """Figures for an admin (everything) or a coordinator (their subtree). A fixed number of queries."""
+    team_ids = teams.managed_team_ids(reader)
+    people = scope_users(team_ids)
+    today = to_local(utcnow()).date()
+    months = _months(6, today)
+    month_start = local_day_bounds(today.replace(day=1))[0]
+    registered = db.session.scalar(select(func.count(User.id)).where(User.role == Role.VOLUNTEER,
+                                                                     User.id.in_(people)))
+    active = db.session.scalar(select(func.count(distinct(Attendance.user_id))).where(
+        Attendance.check_in_at >= month_start, Attendance.user_id.in_(people)))
+    hours = _by_month(HourEntry.created_at, HourEntry.minutes, [HourEntry.user_id.in_(people)], months)
+    issued = _by_month(PointEntry.created_at, PointEntry.amount,
+                       [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.SHIFT_AWARD], months)
+    redeemed = _by_month(PointEntry.created_at, -PointEntry.amount,
+                         [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.REDEMPTION], months)
+    by_category = list(db.session.execute(
+        select(Reward.category, func.count(Voucher.id)).join(Voucher, Voucher.reward_id == Reward.id)
+        .where(Voucher.user_id.in_(people)).group_by(Reward.category).order_by(func.count(Voucher.id).desc())))
+    top = list(db.session.execute(
+        select(Team.name, func.sum(HourEntry.minutes) / 60)
+        .join(team_members, team_members.c.team_id == Team.id)
+        .join(HourEntry, HourEntry.user_id == team_members.c.user_id)
+        .where(Team.id.in_(team_ids)).group_by(Team.id, Team.name)
+        .order_by(func.sum(HourEntry.minutes).desc()).limit(5)))
+    now = utcnow()
+    underfilled = list(db.session.scalars(
+        select(Shift).options(joinedload(Shift.team)).where(
+            Shift.team_id.in_(team_ids), Shift.cancelled_at.is_(None), Shift.starts_at > now,
+            Shift.starts_at < now + timedelta(days=7), Shift.confirmed_count * 2 < Shift.capacity)
+        .order_by(Shift.starts_at).limit(20)))
+    stale = db.session.scalar(select(func.count(Attendance.id)).join(Shift).where(
+        Attendance.status == AttendanceStatus.PENDING, Shift.team_id.in_(team_ids),
+        Attendance.created_at < now - timedelta(hours=24)))
+    return Dashboard(registered, active, [MonthFigure(f.label, f.value // 60) for f in hours], issued, redeemed,
+                     [(str(c), int(n)) for c, n in by_category], [(n, int(h or 0)) for n, h in top], underfilled,
+                     stale)
+
+
+# --- exports ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Team subtree and inclusive local dates."""
+
+    team_id: int | None
+    start: date | None
+    end: date | None
+
+
+def _team_scope(reader: User, team_id: int | None) -> set[int]:
+    managed = teams.managed_team_ids(reader)
+    if team_id is None:
+        return managed
+    root = db.session.get(Team, team_id)
+    if root is None or team_id not in managed:
+        return set()
+    return set(db.session.scalars(select(Team.id).where(Team.path.startswith(root.path))))
+
+
+def _dates(column, f: ExportFilter) -> list:
+    clauses = []
+    if f.start:
+        clauses.append(column >= local_day_bounds(f.start)[0])
+    if f.end:
+        clauses.append(column < local_day_bounds(f.end)[1])
+    return clauses
+
+
+def to_csv(headers: list[str], rows: Iterable[Iterable]) -> bytes:
+    """UTF-8 with a BOM, so Excel opens Chinese text correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+EXPORT_COLUMNS = {
+    "volunteers": ["id", "name", "mobile", "teams", "approved_hours", "stars", "points", "registered_at"],
+    "attendance": ["id", "shift", "team", "starts_at", "volunteer", "mobile", "method", "status", "check_in",
+                   "check_out", "minutes_credited", "points_awarded", "flags"],
+    "ledger": ["id", "time", "volunteer", "mobile", "kind", "amount", "note", "source"],
+    "redemptions": ["id", "issued_at", "volunteer", "mobile", "reward", "category", "merchant", "points", "status",
+                    "redeemed_at"],
+}
+
+
+def export_rows(reader: User, kind: str, f: ExportFilter) -> list[list]:
+    """Rows of one export (see EXPORT_COLUMNS), in the reader's scope."""
+    scope = _team_scope(reader, f.team_id)
+    people = scope_users(scope)
+    if kind == "volunteers":
+        users = db.session.scalars(select(User).options(joinedload(User.teams)).where(
+            User.role == Role.VOLUNTEER, User.id.in_(people), *_dates(User.created_at, f)).order_by(User.id)).unique()
+        return [[u.id, u.name, u.mobile, "/".join(t.name for t in u.teams), round(u.service_minutes / 60, 1),
+                 stars.star_level(u.service_minutes), u.points_balance, format_local(u.created_at)] for u in users]
+    if kind == "attendance":
+        records = db.session.scalars(
+            select(Attendance).join(Shift).options(joinedload(Attendance.shift).joinedload(Shift.team),
+                                                    joinedload(Attendance.user))
+            .where(Shift.team_id.in_(scope), *_dates(Shift.starts_at, f)).order_by(Attendance.id))
+        return [[a.id, a.shift.title, a.shift.team.name, format_local(a.shift.starts_at), a.user.name, a.user.mobile,
+                 a.method.value, a.status.value, format_local(a.check_in_at), format_local(a.check_out_at),
+                 a.minutes_credited, a.points_awarded, a.flags] for a in records]
+    if kind == "ledger":
+        rows = db.session.execute(
+            select(PointEntry, User.name, User.mobile).join(User, User.id == PointEntry.user_id)
+            .where(PointEntry.user_id.in_(people), *_dates(PointEntry.created_at, f)).order_by(PointEntry.id))
+        return [[e.id, format_local(e.created_at), name, mobile, e.kind.value, e.amount, e.note, e.source_key]
+                for e, name, mobile in rows]
+    if kind == "redemptions":
+        vouchers = db.session.scalars(
+            select(Voucher).options(joinedload(Voucher.user), joinedload(Voucher.reward).joinedload(Reward.merchant))
+            .where(Voucher.user_id.in_(people), *_dates(Voucher.created_at, f)).order_by(Voucher.id))
+        return [[v.id, format_local(v.created_at), v.user.name, v.user.mobile, v.reward.title,
+                 v.reward.category.value, v.reward.merchant.name, v.points_cost, v.status.value,
+                 format_local(v.redeemed_at)] for v in vouchers]
+    raise KeyError(kind)
