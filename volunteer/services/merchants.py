@@ -113,7 +113,8 @@ def history(staff: User, start: date | None = None, end: date | None = None, rew
             limit: int = 1000) -> list[Voucher]:
     """Every voucher this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
     merchant_id = _staff_merchant(staff)
-    query = (select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.redeemed_by))
+    query = (select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.redeemed_by),
+                                                  joinedload(Voucher.user))
              .where(Reward.merchant_id == merchant_id, Voucher.status == VoucherStatus.REDEEMED)
              .order_by(Voucher.redeemed_at.desc()).limit(limit))
     if start:
