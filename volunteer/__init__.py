@@ -21,7 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from volunteer.views.common import install_request_hooks, select_locale
 
     config = dict(config or {})
-    instance_path = Path(config.pop("INSTANCE_PATH", None) or ROOT / "instance")
+    instance_path = Path(config.pop("INSTANCE_PATH", None) or config_module.instance_path() or ROOT / "instance")
     app = Flask(
         __name__,
         instance_path=str(instance_path),

@@ -93,6 +93,11 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
     return settings
 
 
+def instance_path() -> str | None:
+    """Where instance/ lives when VOLUNTEER_INSTANCE_PATH says (default: beside the package)."""
+    return os.environ.get(PREFIX + "INSTANCE_PATH")
+
+
 def test_database_url() -> str | None:
     """The database the test-suite runs against, when ``VOLUNTEER_TEST_DATABASE_URL`` names one."""
     return os.environ.get(PREFIX + "TEST_DATABASE_URL")

@@ -132,27 +132,28 @@ def redeem_reward(user_id: int, reward_id: int, idempotency_key: str) -> Voucher
     """Deduct points, take one from stock and issue a voucher, all or nothing.
 
     The same idempotency key (from the form) returns the voucher already issued: a double click or a retried
-    request issues one voucher. The debit locks the volunteer's row first (PostgreSQL) or the database
-    (SQLite's BEGIN IMMEDIATE), so the limit check that follows cannot race with the volunteer's other requests.
+    request issues one voucher (the ledger's and the voucher's unique keys catch the second one). The debit locks
+    the volunteer's row first (PostgreSQL) or the database (SQLite's BEGIN IMMEDIATE), so the limit check that
+    follows cannot race with the volunteer's other requests.
     """
     key = (idempotency_key or "").strip()[:64]
     if not key:
         raise DomainError(_l("This form has expired. Please reload the page and try again."))
-    existing = _voucher_for_key(user_id, key)
-    if existing is not None:
-        return existing
     try:
         voucher = _issue(user_id, reward_id, key)
         db.session.commit()
         return voucher
     except IntegrityError:
-        db.session.rollback()  # the same key won a race in another request: return its voucher
+        db.session.rollback()  # this key was used before (or won a race in another request): return its voucher
         existing = _voucher_for_key(user_id, key)
         if existing is None:
             raise
         return existing
     except DomainError:
         db.session.rollback()
+        existing = _voucher_for_key(user_id, key)  # a retry after success must not report "out of stock"
+        if existing is not None:
+            return existing
         raise
 
 
