@@ -63,7 +63,9 @@ def flash_error(exc: DomainError) -> None:
     """Show a domain refusal to the person; "not yours" and "not found" get their error pages instead."""
     if exc.status_code in (403, 404):
         raise exc
-    flash(exc.text, "error")
+    from volunteer.errors import FieldErrors
+
+    flash(" ".join(exc.texts().values()) if isinstance(exc, FieldErrors) else exc.text, "error")
 
 
 def form_int(name: str) -> int | None:

@@ -97,8 +97,6 @@ def record_manual(shift_id: int):
     """Record attendance for a volunteer who does not use face check-in (same points)."""
     try:
         attendance.record_manual(current_user, shift_id, form_int("user_id") or 0)
-    except FieldErrors as exc:
-        flash(" ".join(exc.texts().values()), "error")
     except DomainError as exc:
         flash_error(exc)
     else:
@@ -144,8 +142,6 @@ def reject(attendance_id: int):
     """Reject with a reason the volunteer sees (after approval: a reversal)."""
     try:
         attendance.reject_attendance(current_user, attendance_id, request.form.get("reason", ""))
-    except FieldErrors as exc:
-        flash(" ".join(exc.texts().values()), "error")
     except DomainError as exc:
         flash_error(exc)
     else:
@@ -160,8 +156,6 @@ def adjust_points(user_id: int):
     """Correct a volunteer's points with a reason (audited)."""
     try:
         points.adjust_points(current_user, user_id, form_int("amount") or 0, request.form.get("reason", ""))
-    except FieldErrors as exc:
-        flash(" ".join(exc.texts().values()), "error")
     except DomainError as exc:
         flash_error(exc)
     else:

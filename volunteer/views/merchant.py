@@ -158,8 +158,6 @@ def request_restock(reward_id: int):
     """Ask for more stock."""
     try:
         merchants.request_restock(current_user, reward_id, form_int("amount") or 0)
-    except FieldErrors as exc:
-        flash(" ".join(exc.texts().values()), "error")
     except DomainError as exc:
         flash_error(exc)
     else:
