@@ -140,6 +140,15 @@ def test_login_is_rate_limited_per_account(client, make_volunteer):
     assert client.post("/login", data={"mobile": other.mobile, "password": PASSWORD}).status_code == 302
 
 
+def test_the_account_limit_cannot_be_dodged_by_writing_the_number_differently(client, make_volunteer):
+    user = make_volunteer()
+    spellings = [user.mobile, "+86" + user.mobile, f"{user.mobile[:3]} {user.mobile[3:7]} {user.mobile[7:]}",
+                 f"{user.mobile[:3]}-{user.mobile[3:]}", " " + user.mobile]
+    for spelling in spellings:
+        assert client.post("/login", data={"mobile": spelling, "password": "wrong-wrong"}).status_code == 401
+    assert client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}).status_code == 429
+
+
 @pytest.mark.app_config(LOGIN_LIMIT_PER_IP="3 per 15 minutes")
 def test_login_is_rate_limited_per_ip(client):
     for n in range(3):

@@ -21,10 +21,10 @@ babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
-def form_key(field: str):
-    """A rate-limit key from a form field (e.g. the account being logged into)."""
+def form_key(field: str, normalise=lambda value: value.strip()):
+    """A rate-limit key from a form field (e.g. the account being logged into), normalised like the field."""
 
     def key() -> str:
-        return f"{field}:{(request.form.get(field) or '').strip()}"
+        return f"{field}:{normalise(request.form.get(field) or '')}"
 
     return key

@@ -237,6 +237,15 @@ def expire_vouchers(now: datetime | None = None) -> int:
     return count
 
 
+def my_voucher(user_id: int, voucher_id: int) -> Voucher:
+    """One of the volunteer's own vouchers; anybody else's is "not found"."""
+    voucher = db.session.scalar(select(Voucher).options(joinedload(Voucher.reward).joinedload(Reward.merchant))
+                                .where(Voucher.id == voucher_id, Voucher.user_id == user_id))
+    if voucher is None:
+        raise NotFoundError()
+    return voucher
+
+
 def my_vouchers(user_id: int) -> list[Voucher]:
     """A volunteer's vouchers, usable ones first."""
     order = (Voucher.status != VoucherStatus.ISSUED, Voucher.created_at.desc())

@@ -27,7 +27,8 @@ def _ip_limit() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_account_limit, key_func=form_key("mobile"), methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_account_limit, key_func=form_key("mobile", accounts.normalise_mobile), methods=["POST"],
+               deduct_when=_failed_login)
 @limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed_login)
 def login():
     """Sign in with mobile number and password."""

@@ -218,9 +218,7 @@ def my_vouchers():
 @roles_required(Role.VOLUNTEER)
 def voucher_detail(voucher_id: int):
     """The voucher to show at the till: big QR code and the code in readable groups."""
-    voucher = next((v for v in rewards.my_vouchers(current_user.id) if v.id == voucher_id), None)
-    if voucher is None:
-        raise rewards.NotFoundError()
+    voucher = rewards.my_voucher(current_user.id, voucher_id)
     link = url_for("merchant.voucher", code=voucher.code, _external=True)
     qr = segno.make(link, error="m").svg_data_uri(scale=6, border=2)
     return render_template("volunteer/voucher.html", voucher=voucher, qr=qr, code=rewards.format_code(voucher.code),
