@@ -183,3 +183,12 @@ def test_a_merchant_cannot_restock_another_merchants_reward(app, issued, make_st
     _, _, reward, _ = issued
     with pytest.raises(merchants.NotFoundError):
         merchants.request_restock(make_staff(name="别家"), reward.id, 5)
+
+
+def test_the_second_till_is_told_once_who_redeemed_it(client, login, issued):
+    staff, _, _, voucher = issued
+    merchants.honour_voucher(staff, voucher.code)
+    login(staff)
+    client.post("/language/zh_CN")
+    body = client.post(f"/merchant/v/{voucher.code}/redeem", follow_redirects=True).get_data(as_text=True)
+    assert body.count("已于") == 1 and staff.name in body and "data-redeem" not in body

@@ -73,10 +73,9 @@ def honour(code: str):
     try:
         done = merchants.honour_voucher(current_user, code)
     except DomainError as exc:
-        flash_error(exc)
         if exc.status_code == 404:
             return render_template("merchant/redeem.html", voucher=None, error=exc.text, typed=code), 404
-        return redirect(url_for("merchant.voucher", code=code))
+        return redirect(url_for("merchant.voucher", code=code))  # the voucher page says why, once
     flash(_("Redeemed: %(title)s for %(name)s.", title=done.reward.title, name=merchants.mask_name(done.user.name)),
           "success")
     return redirect(url_for("merchant.redeem_lookup"))
