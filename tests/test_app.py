@@ -28,6 +28,12 @@ def test_environment_overrides_defaults(tmp_path, monkeypatch):
     assert app.config["FACE_LIVENESS"] is False
 
 
+def test_secure_cookies_can_be_switched_on_for_production(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOLUNTEER_SESSION_COOKIE_SECURE", "true")
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
 def test_only_config_reads_the_environment():
     import pathlib
 
