@@ -162,7 +162,7 @@ def main() -> int:
         print(f"{label}: seeded {sizes[0]:,} volunteers, {sizes[1]:,} shifts, {sizes[2]:,} point entries "
               f"in {time.perf_counter() - started:.0f} s")
         results[label] = page_times(url, tmp, "13000000042")
-        print(f"  p95 ms: " + ", ".join(f"{p} {t:.1f}" for p, t in results[label].items()))
+        print("  p95 ms: " + ", ".join(f"{p} {t:.1f}" for p, t in results[label].items()))
         if label == "scale":
             started = time.perf_counter()
             audit = subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "ledger-audit"], cwd=ROOT,

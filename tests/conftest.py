@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import itertools
 import shutil
 from collections.abc import Iterator
@@ -84,9 +85,15 @@ def _postgres_database(name: str, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory) -> str:
-    """A migrated PostgreSQL database for the tests marked ``postgres``."""
-    return _postgres_database("volunteer_pytest", tmp_path_factory)
+def postgres_url(tmp_path_factory):
+    """A migrated PostgreSQL database for the tests marked ``postgres``, one per test session (two suites
+    running at once must not drop each other's database), dropped at the end."""
+    name = f"volunteer_pytest_{os.getpid()}"
+    yield _postgres_database(name, tmp_path_factory)
+    engine = create_engine(make_url(postgres_test_url()), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
 
 
 class IsolatedClient(FlaskClient):
@@ -205,7 +212,6 @@ def team(make_team) -> Team:
 
 
 def _user(role: Role, name: str, teams=(), managed=(), merchant=None, points=0) -> User:
-    from werkzeug.security import generate_password_hash
 
     user = User(name=name, mobile=str(next(_mobiles)), password_hash=_HASH, role=role,
                 merchant=merchant, teams=list(teams), managed_teams=list(managed))

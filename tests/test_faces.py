@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 from datetime import timedelta
 
@@ -289,7 +288,7 @@ def test_frames_of_two_people_fail(app, enrolled):
 
 
 def test_the_challenge_order_is_random_without_test_config(app_factory):
-    app = app_factory(FACE_TEST_CHALLENGE="")
+    app_factory(FACE_TEST_CHALLENGE="")
     from volunteer.models import Role, User
 
     user = User(name="x", mobile="13911112222", password_hash="x", role=Role.VOLUNTEER)

@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from volunteer.db import utcnow
 from volunteer.extensions import db
-from volunteer.models import Attendance, AttendanceMethod, AttendanceStatus, Shift, Signup, SignupStatus
+from volunteer.models import Attendance, AttendanceMethod, AttendanceStatus, Shift
 from volunteer.services import merchants, rewards
 
 

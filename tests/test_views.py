@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
-from flask import url_for
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD

@@ -6,9 +6,9 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import and_, distinct, extract, func, select
+from sqlalchemy import distinct, extract, func, select
 from sqlalchemy.orm import joinedload
 
 from volunteer.db import utcnow
