@@ -229,3 +229,57 @@ def test_create_user_command(runner, make_merchant):
     bad = runner.invoke(args=["create-user", "--role", "merchant", "--name", "x", "--mobile", "139",
                               "--password", "Till-staff-2026"])
     assert bad.exit_code == 1 and "merchant" in bad.output
+
+
+def test_admin_reset_gives_a_working_temporary_password_and_ends_sessions(app, make_volunteer, make_admin):
+    user, admin = make_volunteer(), make_admin()
+    phone = app.test_client()
+    phone.post("/login", data={"mobile": user.mobile, "password": PASSWORD})
+    desk = app.test_client()
+    desk.post("/login", data={"mobile": admin.mobile, "password": PASSWORD})
+    desk.post("/language/en")
+    body = desk.post(f"/admin/users/{user.id}/password", follow_redirects=True).get_data(as_text=True)
+    temporary = body.split("Temporary password: ", 1)[1].split(" ", 1)[0]
+    assert len(temporary) == 14
+    assert user.name not in phone.get("/home").get_data(as_text=True)  # the old session is over
+    assert phone.post("/login", data={"mobile": user.mobile, "password": PASSWORD}).status_code == 401
+    assert phone.post("/login", data={"mobile": user.mobile, "password": temporary}).status_code == 302
+    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "account.reset_password"))
+
+
+def test_only_admins_reset_passwords(client, login, make_coordinator, make_volunteer):
+    target = make_volunteer("别人")
+    login(make_coordinator())
+    assert client.post(f"/admin/users/{target.id}/password").status_code == 403
+
+
+@pytest.mark.parametrize("form, field, message", [
+    ({"current": "wrong-wrong-1", "password": "New-pass-2026", "confirm": "New-pass-2026"}, "current",
+     "The current password is not right."),
+    ({"current": PASSWORD, "password": "short", "confirm": "short"}, "password",
+     "The password needs at least 8 characters."),
+    ({"current": PASSWORD, "password": "New-pass-2026", "confirm": "Other-pass-2026"}, "confirm",
+     "The two passwords are not the same."),
+    ({"current": PASSWORD, "password": PASSWORD, "confirm": PASSWORD}, "password",
+     "Please choose a password different from the current one."),
+])
+def test_change_password_refusals(client, login, make_volunteer, form, field, message):
+    user = make_volunteer()
+    login(user)
+    client.post("/language/en")
+    response = client.post("/password", data=form)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert f'id="e-{field}"' in response.get_data(as_text=True)
+
+
+def test_change_password_keeps_this_device_and_signs_out_others(app, make_volunteer):
+    user = make_volunteer()
+    this, other = app.test_client(), app.test_client()
+    for device in (this, other):
+        device.post("/login", data={"mobile": user.mobile, "password": PASSWORD})
+    response = this.post("/password", data={"current": PASSWORD, "password": "New-pass-2026",
+                                             "confirm": "New-pass-2026"})
+    assert response.status_code == 302
+    assert user.name in this.get("/home").get_data(as_text=True)
+    assert user.name not in other.get("/home").get_data(as_text=True)
+    assert other.post("/login", data={"mobile": user.mobile, "password": "New-pass-2026"}).status_code == 302

@@ -149,6 +149,42 @@ def set_enabled(actor_id: int, user_id: int, enabled: bool) -> User:
     return user
 
 
+TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # nothing to confuse when read aloud
+
+
+def reset_password(actor_id: int, user_id: int) -> str:
+    """An admin gives a person a temporary password (e.g. someone imported from the old system); their
+    sessions end. Returns the temporary password, to be passed on once and changed at first sign-in."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    temporary = "-".join("".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(4)) for _ in range(3))
+    user.password_hash = generate_password_hash(temporary)
+    user.session_token = secrets.token_hex(16)
+    audit.record(actor_id, "account.reset_password", f"user:{user.id}")
+    db.session.commit()
+    return temporary
+
+
+def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
+    """A signed-in person changes their own password; other sessions end, this one is renewed by the view."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    errors: dict = {}
+    if not check_password_hash(user.password_hash, current or ""):
+        errors["current"] = _l("The current password is not right.")
+    _check_password(new or "", confirm or "", errors)
+    if not errors and new == current:
+        errors["password"] = _l("Please choose a password different from the current one.")
+    if errors:
+        raise FieldErrors(errors)
+    user.password_hash = generate_password_hash(new)
+    user.session_token = secrets.token_hex(16)
+    audit.record(user_id, "account.change_password", f"user:{user.id}")
+    db.session.commit()
+
+
 def set_locale(user_id: int, locale: str) -> None:
     """Remember the language a person chose."""
     if locale not in LOCALES:

@@ -56,6 +56,16 @@ def set_enabled(user_id: int):
     return redirect(url_for("admin.users"))
 
 
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@roles_required(Role.ADMIN)
+def reset_password(user_id: int):
+    """Give someone a temporary password, shown here once."""
+    temporary = accounts.reset_password(current_user.id, user_id)
+    flash(_("Temporary password: %(password)s — give it to the person; they should change it after signing in.",
+            password=temporary), "success")
+    return redirect(url_for("admin.users"))
+
+
 @bp.route("/teams", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def team_tree():

@@ -93,3 +93,21 @@ def set_language(code: str):
         accounts.set_locale(current_user.id, code)
     target = request.form.get("next", "")
     return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("main.home"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change my password (everyone); other devices are signed out."""
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            accounts.change_password(current_user.id, request.form.get("current", ""), request.form.get("password", ""),
+                                     request.form.get("confirm", ""))
+        except FieldErrors as exc:
+            errors = exc.texts()
+        else:
+            login_user(current_user._get_current_object())  # this device stays signed in with the new token
+            flash(_("Your password was changed. Other devices have been signed out."), "success")
+            return redirect(url_for("main.home"))
+    return render_template("auth/password.html", errors=errors), 400 if errors else 200
