@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import func, select, update
 
 from tests.conftest import PASSWORD
@@ -26,6 +27,12 @@ def scalar(statement):
     return value
 
 
+def wait_for_location(page) -> None:
+    """The page's script filled in the geolocation. (`expect` runs in Playwright's own world: the app's CSP
+    forbids the string evaluation that `wait_for_function` needs.)"""
+    expect(page.locator(".upload-form input[name=latitude]")).not_to_have_value("", timeout=15_000)
+
+
 def _login(page, base: str, user: User) -> None:
     page.goto(base + "/login")
     page.fill("#f-mobile", user.mobile)
@@ -35,7 +42,7 @@ def _login(page, base: str, user: User) -> None:
 
 
 def _send_frames(page, tmp_path, frames: list[bytes], prefix: str) -> None:
-    page.wait_for_function("document.querySelector('.upload-form input[name=latitude]').value !== ''")
+    wait_for_location(page)
     page.click("details.fallback summary")
     for index, blob in enumerate(frames, start=1):
         path = tmp_path / f"{prefix}{index}.jpg"
@@ -71,7 +78,7 @@ def test_sign_up_check_in_check_out_approve_and_see_points(live_server, browser_
     db.session.commit()
     phone.goto(base + "/home")
     phone.click(f"a[href$='/volunteer/shifts/{shift_id}/check-in']")
-    phone.wait_for_function("document.querySelector('.upload-form input[name=latitude]').value !== ''")
+    wait_for_location(phone)
     phone.click("[data-start]")  # the camera: face, liveness step and location in one go
     phone.wait_for_selector(".camera-box[data-result]", timeout=30_000)
     assert phone.get_attribute(".camera-box", "data-result") == "ok", phone.inner_text(".status-text")
