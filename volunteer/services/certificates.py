@@ -11,7 +11,6 @@ from fpdf.fonts import FontFace
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from volunteer.db import utcnow
 from volunteer.errors import NotFoundError
 from volunteer.extensions import db
 from volunteer.localtime import format_local
@@ -102,5 +101,3 @@ def find_certificate(code: str) -> Certificate:
         raise NotFoundError()
     return certificate
 
-
-__all__ = ["find_certificate", "issue_certificate", "render_pdf", "utcnow"]

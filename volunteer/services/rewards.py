@@ -118,6 +118,11 @@ def browse(user: User, category: str | None = None) -> list[CatalogItem]:
     return sorted(items, key=lambda i: (not (i.affordable and i.star_ok), i.reward.points_cost))
 
 
+def full_catalog() -> list[Reward]:
+    """Every reward, any status, for the admin's catalog page."""
+    return list(db.session.scalars(select(Reward).order_by(Reward.category, Reward.title)))
+
+
 def get_reward(reward_id: int) -> Reward:
     """A reward or NotFoundError."""
     reward = db.session.get(Reward, reward_id)

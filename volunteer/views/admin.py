@@ -115,13 +115,7 @@ def rewards_list():
             flash(_("Reward added to the catalog."), "success")
             return redirect(url_for("admin.rewards_list"))
     proposals, restocks = merchants.pending_proposals()
-    from sqlalchemy import select
-
-    from volunteer.extensions import db
-    from volunteer.models import Reward
-
-    catalog = list(db.session.scalars(select(Reward).order_by(Reward.category, Reward.title)))
-    return render_template("admin/rewards.html", catalog=catalog, proposals=proposals, restocks=restocks,
+    return render_template("admin/rewards.html", catalog=rewards.full_catalog(), proposals=proposals, restocks=restocks,
                            errors=errors, form=request.form, categories=list(Category), labels=rewards.CATEGORY_LABELS,
                            merchants=admin.merchants()), 400 if errors else 200
 
