@@ -31,7 +31,7 @@ class FaceTemplate(CreatedMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     model_name: Mapped[str] = mapped_column(String(60))
-    model_version: Mapped[str] = mapped_column(String(20))
+    model_version: Mapped[str] = mapped_column(String(60))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
 
 
