@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test setup translations photos bench clean extract-messages
+.PHONY: run test test-sqlite test-postgres setup translations photos bench clean extract-messages
 .DEFAULT_GOAL := run
 
 # uv installs the locked dependencies (including the prebuilt dlib) in seconds; bootstrap it from PyPI if missing.
@@ -22,8 +22,8 @@ translations: $(VENV)/.synced
 	@$(VENV)/bin/pybabel compile -d volunteer/translations 2>/dev/null
 
 extract-messages: $(VENV)/.synced
-	$(VENV)/bin/pybabel extract --no-wrap -F babel.cfg -k _l -k lazy_gettext -o volunteer/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i volunteer/translations/messages.pot -d volunteer/translations --no-fuzzy-matching --no-wrap
+	$(VENV)/bin/pybabel extract --no-wrap --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -o volunteer/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i volunteer/translations/messages.pot -d volunteer/translations --no-fuzzy-matching --no-wrap --ignore-obsolete
 
 run: setup
 	$(FLASK) db upgrade
@@ -33,8 +33,15 @@ run: setup
 photos: $(VENV)/.synced
 	$(VENV)/bin/python tests/fetch_photos.py
 
+# The whole suite on SQLite, then again on PostgreSQL (required in CI; a loud warning when unreachable elsewhere).
 test: setup photos
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python tests/run_suites.py $(PYTEST_ARGS)
+
+test-sqlite: setup photos
+	$(VENV)/bin/python tests/run_suites.py --only sqlite $(PYTEST_ARGS)
+
+test-postgres: setup photos
+	$(VENV)/bin/python tests/run_suites.py --only postgres $(PYTEST_ARGS)
 
 bench: setup photos
 	$(VENV)/bin/python bench/run_all.py
