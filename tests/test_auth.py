@@ -29,7 +29,7 @@ def test_register_creates_a_volunteer_and_signs_in(client, team):
 
 @pytest.mark.parametrize("field, value, message", [
     ("name", "", "Please enter your real name."),
-    ("name", "名" * 51, "The name can have at most 50 characters."),
+    ("name", "名" * 51, "At most 50 characters."),
     ("mobile", "12345", "Please enter an 11-digit mainland mobile number starting with 1."),
     ("mobile", "23812345678", "Please enter an 11-digit mainland mobile number starting with 1."),
     ("password", "short1", "The password needs at least 8 characters."),

@@ -15,10 +15,10 @@ from volunteer.errors import DomainError, FieldErrors, NotFoundError
 from volunteer.extensions import db
 from volunteer.models import Merchant, Role, Team, User
 from volunteer.services import audit
+from volunteer.services.text import clean_text
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
-NAME_MAX = 50
 LOCALES = ("zh_CN", "en")
 
 
@@ -54,10 +54,7 @@ def _check_password(password: str, confirm: str | None, errors: dict) -> None:
 
 def _validate_person(name: str, mobile: str, password: str, confirm: str | None) -> dict:
     errors: dict = {}
-    if not name:
-        errors["name"] = _l("Please enter your real name.")
-    elif len(name) > NAME_MAX:
-        errors["name"] = _l("The name can have at most 50 characters.")
+    clean_text(errors, "name", name, User.name, required=_l("Please enter your real name."))
     if not MOBILE_RE.match(mobile):
         errors["mobile"] = _l("Please enter an 11-digit mainland mobile number starting with 1.")
     elif db.session.scalar(select(User.id).where(User.mobile == mobile)) is not None:

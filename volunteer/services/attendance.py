@@ -28,6 +28,7 @@ from volunteer.models import (
     User,
 )
 from volunteer.services import audit, face_id, ledger, teams
+from volunteer.services.text import clean_text
 
 
 class TooEarlyError(DomainError):
@@ -366,16 +367,17 @@ def approve_clean(actor: User) -> int:
 
 def reject_attendance(actor: User, attendance_id: int, reason: str) -> Attendance:
     """Reject with a reason the volunteer sees; after approval, reversal entries (never an edit)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise FieldErrors({"reason": _l("Please tell the volunteer why.")})
+    errors: dict = {}
+    reason = clean_text(errors, "reason", reason, Attendance.reject_reason, required=_l("Please tell the volunteer why."))
+    if errors:
+        raise FieldErrors(errors)
     attendance = _managed_attendance(actor, attendance_id)
     was = attendance.status
     if was not in (AttendanceStatus.PENDING, AttendanceStatus.APPROVED):
         raise AlreadyReviewedError(status=status_label(was))
     changed = db.session.execute(
         update(Attendance).where(Attendance.id == attendance.id, Attendance.status == was)
-        .values(status=AttendanceStatus.REJECTED, reject_reason=reason[:200], reviewed_by_id=actor.id,
+        .values(status=AttendanceStatus.REJECTED, reject_reason=reason, reviewed_by_id=actor.id,
                 reviewed_at=utcnow()).execution_options(synchronize_session=False)).rowcount
     if changed != 1:
         db.session.rollback()
@@ -384,7 +386,7 @@ def reject_attendance(actor: User, attendance_id: int, reason: str) -> Attendanc
         try:
             if attendance.points_awarded:
                 ledger.debit(attendance.user_id, attendance.points_awarded, EntryKind.REVERSAL,
-                             f"attendance:{attendance.id}:reversal", note=reason[:200], actor_id=actor.id)
+                             f"attendance:{attendance.id}:reversal", note=reason, actor_id=actor.id)
         except ledger.InsufficientPointsError as exc:
             db.session.rollback()
             raise PointsAlreadySpentError(missing=exc.params["missing"]) from exc

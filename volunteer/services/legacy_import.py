@@ -22,6 +22,7 @@ from volunteer.extensions import db
 from volunteer.models import EntryKind, HourEntry, Role, Team, User
 from volunteer.services import audit, ledger
 from volunteer.services.accounts import MOBILE_RE, normalise_mobile
+from volunteer.services.text import clean_text
 
 COLUMNS = ["record_id", "name", "mobile", "team", "hours", "service_date"]
 LEGACY_POINTS_PER_HOUR = 10
@@ -71,13 +72,12 @@ def validate(data: bytes) -> tuple[list[_Row], list[tuple[int, str]]]:
     rows, errors, seen = [], [], set()
     for line, raw in enumerate(reader, start=2):
         problems = []
-        name = (raw.get("name") or "").strip()
+        checks: dict = {}
+        record_id = clean_text(checks, "record_id", raw.get("record_id"), required=_l("record_id is empty"))
+        name = clean_text(checks, "name", raw.get("name"), User.name, required=_l("name is empty"))
+        problems += [str(message) if not value else f"{field}: {message}"
+                     for field, message, value in ((f, m, (raw.get(f) or "").strip()) for f, m in checks.items())]
         mobile = normalise_mobile(raw.get("mobile") or "")
-        record_id = (raw.get("record_id") or "").strip()
-        if not record_id:
-            problems.append(str(_l("record_id is empty")))
-        if not name:
-            problems.append(str(_l("name is empty")))
         if not MOBILE_RE.match(mobile):
             problems.append(str(_l("mobile %(value)s is not an 11-digit mainland number", value=raw.get("mobile"))))
         team = teams.get((raw.get("team") or "").strip())

@@ -14,14 +14,13 @@ from volunteer.errors import FieldErrors, NotFoundError
 from volunteer.extensions import db
 from volunteer.models import EntryKind, PointEntry, User
 from volunteer.services import audit, ledger, teams
+from volunteer.services.text import clean_text
 
 
 def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointEntry:
     """A coordinator (for their teams) or an admin corrects a balance; the reason is required and audited."""
-    reason = (reason or "").strip()
     errors: dict = {}
-    if not reason:
-        errors["reason"] = _l("Please give a reason for the adjustment.")
+    reason = clean_text(errors, "reason", reason, PointEntry.note, required=_l("Please give a reason for the adjustment."))
     if amount == 0 or abs(amount) > 100_000:
         errors["amount"] = _l("Please enter a number of points other than zero (at most 100000).")
     if errors:
@@ -34,9 +33,9 @@ def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointE
     key = f"adjust:{user_id}:{uuid.uuid4().hex}"
     try:
         if amount > 0:
-            entry = ledger.credit(user_id, amount, EntryKind.ADJUSTMENT, key, note=reason[:200], actor_id=actor.id)
+            entry = ledger.credit(user_id, amount, EntryKind.ADJUSTMENT, key, note=reason, actor_id=actor.id)
         else:
-            entry = ledger.debit(user_id, -amount, EntryKind.ADJUSTMENT, key, note=reason[:200], actor_id=actor.id)
+            entry = ledger.debit(user_id, -amount, EntryKind.ADJUSTMENT, key, note=reason, actor_id=actor.id)
     except Exception:
         db.session.rollback()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from volunteer.models import (
     VoucherStatus,
 )
 from volunteer.services import audit, ledger, stars
+from volunteer.services.text import clean_text
 
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 CODE_LENGTH = 20  # 100 bits
@@ -133,6 +135,10 @@ def get_reward(reward_id: int) -> Reward:
 
 # --- redemption --------------------------------------------------------------------------------------------
 
+#: what a redeem form's one-time key may look like (it is stored in ``Voucher.idempotency_key``, 64 characters)
+FORM_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
 def redeem_reward(user_id: int, reward_id: int, idempotency_key: str) -> Voucher:
     """Deduct points, take one from stock and issue a voucher, all or nothing.
 
@@ -141,8 +147,8 @@ def redeem_reward(user_id: int, reward_id: int, idempotency_key: str) -> Voucher
     the volunteer's row first (PostgreSQL) or the database (SQLite's BEGIN IMMEDIATE), so the limit check that
     follows cannot race with the volunteer's other requests.
     """
-    key = (idempotency_key or "").strip()[:64]
-    if not key:
+    key = (idempotency_key or "").strip()
+    if not FORM_KEY_RE.fullmatch(key):  # the page's key is 32 hex digits; this refuses forged ones
         raise DomainError(_l("This form has expired. Please reload the page and try again."))
     try:
         voucher = _issue(user_id, reward_id, key)
@@ -268,9 +274,9 @@ REWARD_FIELDS = ("title", "category", "points_cost", "stock", "validity_days", "
 def parse_reward_form(form) -> dict:
     """Validate a reward form; each bad field gets its own message."""
     errors: dict = {}
-    values: dict = {"title": (form.get("title") or "").strip(), "description": (form.get("description") or "").strip()}
-    if not values["title"]:
-        errors["title"] = _l("Please enter a title.")
+    values: dict = {"title": clean_text(errors, "title", form.get("title"), Reward.title,
+                                        required=_l("Please enter a title.")),
+                    "description": clean_text(errors, "description", form.get("description"), multiline=True)}
     if form.get("category") not in {c.value for c in Category}:
         errors["category"] = _l("Choose a category.")
     else:

@@ -19,6 +19,7 @@ from volunteer.extensions import db
 from volunteer.localtime import local_day_bounds, parse_local, to_local
 from volunteer.models import Shift, Signup, SignupStatus, Team, User
 from volunteer.services import audit, teams
+from volunteer.services.text import clean_text
 
 
 class ShiftCancelledError(DomainError):
@@ -60,13 +61,9 @@ class SignupResult:
 def _parse(form, actor: User, existing: Shift | None = None) -> tuple[dict, int]:
     errors: dict = {}
     values: dict = {}
-    for name, label_max in (("title", 100), ("place_name", 100)):
-        values[name] = (form.get(name) or "").strip()
-        if not values[name]:
-            errors[name] = _l("This field is required.")
-        elif len(values[name]) > label_max:
-            errors[name] = _l("At most %(count)d characters.", count=label_max)
-    values["description"] = (form.get("description") or "").strip()
+    for name, column in (("title", Shift.title), ("place_name", Shift.place_name)):
+        values[name] = clean_text(errors, name, form.get(name), column, required=_l("This field is required."))
+    values["description"] = clean_text(errors, "description", form.get("description"), multiline=True)
 
     def number(name: str, low: float, high: float, kind=int):
         raw = (form.get(name) or "").strip()

@@ -107,6 +107,9 @@ def install_request_hooks(app: Flask) -> None:
     from volunteer.localtime import format_local
 
     app.jinja_env.filters["local"] = format_local
+    from volunteer.services.text import field_limit
+
+    app.jinja_env.globals["field_limit"] = field_limit
 
     @app.after_request
     def headers(response):
