@@ -13,6 +13,7 @@ from tests.concurrency import race
 from tests.conftest import both_databases
 from volunteer.db import utcnow
 from volunteer.extensions import db
+from volunteer.localtime import format_local
 from volunteer.models import RestockRequest, Reward, RewardStatus, User, Voucher, VoucherStatus
 from volunteer.services import merchants, rewards
 
@@ -145,7 +146,7 @@ def test_history_and_settlement_csv(app, client, login, issued, make_volunteer):
     assert [v.id for v in merchants.history(staff)] == [second.id, voucher.id]
     today = utcnow().date()
     assert merchants.history(staff, start=today + timedelta(days=2)) == []
-    month = voucher.created_at.strftime("%Y-%m")
+    month = format_local(voucher.created_at, "%Y-%m")  # the settlement month is the Hangzhou month
     login(staff)
     client.post("/language/zh_CN")
     response = client.get(f"/merchant/settlement.csv?month={month}")

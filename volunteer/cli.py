@@ -45,12 +45,11 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("expire")
     def expire_command():
         """Daily job: expire vouchers past their validity and points past the configured rule."""
-        from datetime import date
-
+        from volunteer.localtime import local_today
         from volunteer.services import points, rewards
 
         click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
-        click.echo(f"points expired: {points.expire_points(date.today())}")
+        click.echo(f"points expired: {points.expire_points(local_today())}")
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")

@@ -57,7 +57,8 @@ class Config:
     FACE_POLICY_VERSION = "2026-11"
     FACE_TEST_CHALLENGE = ""  # tests only: a fixed order such as "left,right,straight"
     BABEL_DEFAULT_LOCALE = "zh_CN"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    #: the zone of every "today", "this month", day filter and displayed time (an IANA name); Babel follows it
+    TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_CN", "en")
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
@@ -75,6 +76,17 @@ class Config:
     TESTING = False
 
 
+def _checked_zone(name: str) -> str:
+    """Refuse to start with a zone name the tz database does not know (rather than fail on the first page)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{PREFIX}TIMEZONE={name!r} is not a known time zone (e.g. Asia/Shanghai)") from exc
+    return name
+
+
 def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the configuration mapping for one app."""
     settings = {k: v for k, v in vars(Config).items() if k.isupper()}
@@ -83,6 +95,8 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         if env is not None:
             settings[key] = _coerce(env, default) if default is not None else env
     settings.update(overrides or {})
+    settings["TIMEZONE"] = _checked_zone(settings["TIMEZONE"])
+    settings["BABEL_DEFAULT_TIMEZONE"] = settings["TIMEZONE"]  # Flask-Babel's own date formatting agrees
     if not settings.get("SQLALCHEMY_DATABASE_URI"):
         url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'volunteer.sqlite3'}"
         settings["SQLALCHEMY_DATABASE_URI"] = url
@@ -93,6 +107,11 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
 
         settings["FACE_KEY"] = _instance_secret(instance_path, "face_key", lambda: Fernet.generate_key().decode())
     return settings
+
+
+def default_timezone() -> str:
+    """The zone used outside an app context (the app's TIMEZONE setting governs inside one)."""
+    return os.environ.get(PREFIX + "TIMEZONE") or Config.TIMEZONE
 
 
 def instance_path() -> str | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 
 from volunteer.db import utcnow
 from volunteer.extensions import db
+from volunteer.localtime import local_day_bounds, local_today
 from volunteer.models import Attendance, AttendanceStatus, Reward, Role, Shift, User, Voucher, VoucherStatus
 from volunteer.services import attendance, face_id, points, shifts, stars, teams
 
@@ -37,7 +37,7 @@ def summary_for(user: User) -> HomeSummary:
             Voucher.user_id == user.id, Voucher.status == VoucherStatus.ISSUED))
         facts["enrolled"] = face_id.is_enrolled(user.id)
         facts["consent"] = face_id.has_consent(user.id)
-        facts["expiry"] = points.upcoming_expiry(user.id, date.today())
+        facts["expiry"] = points.upcoming_expiry(user.id, local_today())
     elif user.role in (Role.COORDINATOR, Role.ADMIN):
         managed = teams.managed_team_ids(user)
         facts["pending"] = db.session.scalar(select(func.count(Attendance.id)).join(Shift).where(
@@ -45,7 +45,8 @@ def summary_for(user: User) -> HomeSummary:
         facts["upcoming"] = db.session.scalar(select(func.count(Shift.id)).where(
             Shift.team_id.in_(managed), Shift.starts_at > utcnow(), Shift.cancelled_at.is_(None)))
     elif user.role == Role.MERCHANT:
+        start, end = local_day_bounds(local_today())
         facts["today"] = db.session.scalar(select(func.count(Voucher.id)).join(Reward).where(
             Reward.merchant_id == user.merchant_id, Voucher.status == VoucherStatus.REDEEMED,
-            func.date(Voucher.redeemed_at) == utcnow().date()))
+            Voucher.redeemed_at >= start, Voucher.redeemed_at < end))
     return HomeSummary(user=user, facts=facts)

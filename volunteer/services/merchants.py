@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from volunteer.db import utcnow
 from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
 from volunteer.extensions import db
-from volunteer.localtime import format_local, local_day_bounds
+from volunteer.localtime import format_local, local_day_bounds, month_bounds
 from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
 from volunteer.services import audit
 from volunteer.services.rewards import CODE_LENGTH, normalise_code
@@ -137,10 +137,9 @@ class SettlementRow:
 
 
 def settlement(staff: User, year: int, month: int) -> list[SettlementRow]:
-    """Per reward: how many were redeemed in the month and their points value."""
+    """Per reward: how many were redeemed in the local month and their points value."""
     merchant_id = _staff_merchant(staff)
-    start = local_day_bounds(date(year, month, 1))[0]
-    end = local_day_bounds(date(year + (month == 12), month % 12 + 1, 1))[0]
+    start, end = month_bounds(year, month)
     rows = db.session.execute(
         select(Reward.id, Reward.title, func.count(Voucher.id), func.coalesce(func.sum(Voucher.points_cost), 0))
         .join(Voucher, Voucher.reward_id == Reward.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from volunteer.errors import FieldErrors, NotFoundError
 from volunteer.extensions import db
+from volunteer.localtime import local_date, local_midnight
 from volunteer.models import EntryKind, PointEntry, User
 from volunteer.services import audit, ledger, teams
 from volunteer.services.text import clean_text
@@ -70,8 +71,11 @@ def history(user_id: int, limit: int = 100) -> list[PointEntry]:
 # --- expiry -------------------------------------------------------------------------------------------------
 
 def expiry_cutoff(today: date, years: int) -> datetime:
-    """Points earned before this moment have expired: "end of the N-th calendar year" counting the year earned."""
-    return datetime(today.year - years + 1, 1, 1, tzinfo=UTC)
+    """Points earned before this moment have expired: "end of the N-th calendar year" counting the year earned.
+
+    Calendar years are local: the cutoff is local midnight on 1 January (the previous evening in UTC).
+    """
+    return local_midnight(date(today.year - years + 1, 1, 1))
 
 
 def _expirable(user_id: int, cutoff: datetime) -> int:
@@ -84,7 +88,7 @@ def _expirable(user_id: int, cutoff: datetime) -> int:
 
 
 def expire_points(today: date) -> int:
-    """Expire what the configured rule says has expired (oldest points first). Returns points expired."""
+    """Expire what the rule says has expired by this local date (oldest points first). Returns points expired."""
     years = current_app.config["POINTS_EXPIRE_AFTER_YEARS"]
     if not years:
         return 0
@@ -93,8 +97,8 @@ def expire_points(today: date) -> int:
     for user_id in db.session.scalars(select(User.id).where(User.points_balance > 0)):
         amount = min(_expirable(user_id, cutoff), db.session.get(User, user_id).points_balance)
         if amount > 0:
-            ledger.debit(user_id, amount, EntryKind.EXPIRY, f"expiry:{user_id}:{cutoff.date().isoformat()}",
-                         note=f"earned before {cutoff.date().isoformat()}")
+            ledger.debit(user_id, amount, EntryKind.EXPIRY, f"expiry:{user_id}:{local_date(cutoff).isoformat()}",
+                         note=f"earned before {local_date(cutoff).isoformat()}")
             total += amount
     db.session.commit()
     return total

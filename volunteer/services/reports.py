@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import distinct, extract, func, select
+from sqlalchemy import and_, case, distinct, func, select
 from sqlalchemy.orm import joinedload
 
 from volunteer.db import utcnow
 from volunteer.extensions import db
-from volunteer.localtime import format_local, local_day_bounds, to_local
+from volunteer.localtime import format_local, local_day_bounds, month_bounds, recent_months
 from volunteer.models import (
     Attendance,
     AttendanceStatus,
@@ -59,34 +59,29 @@ class Dashboard:
     stale_pending: int
 
 
-def _months(count: int, today: date) -> list[tuple[int, int]]:
-    months, year, month = [], today.year, today.month
-    for _ in range(count):
-        months.append((year, month))
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return list(reversed(months))
-
-
 def _by_month(column, value, where, months: list[tuple[int, int]]) -> list[MonthFigure]:
-    start = local_day_bounds(date(months[0][0], months[0][1], 1))[0]
-    rows = db.session.execute(
-        select(extract("year", column), extract("month", column), func.coalesce(func.sum(value), 0))
-        .where(column >= start, *where).group_by(extract("year", column), extract("month", column)))
-    found = {(int(y), int(m)): int(v) for y, m, v in rows}
-    return [MonthFigure(f"{y}-{m:02d}", found.get((y, m), 0)) for y, m in months]
+    """One sum per local month, in one statement.
+
+    Each month's UTC bounds come from the configured zone (localtime.month_bounds), so grouping is by the local
+    month on any database and under daylight saving; EXTRACT(month) would group by the UTC month.
+    """
+    bounds = [month_bounds(y, m) for y, m in months]
+    sums = [func.coalesce(func.sum(case((and_(column >= start, column < end), value), else_=0)), 0)
+            for start, end in bounds]
+    row = db.session.execute(select(*sums).where(column >= bounds[0][0], column < bounds[-1][1], *where)).one()
+    return [MonthFigure(f"{y}-{m:02d}", int(v)) for (y, m), v in zip(months, row, strict=True)]
 
 
 def dashboard(reader: User) -> Dashboard:
     """Figures for an admin (everything) or a coordinator (their subtree). A fixed number of queries."""
     team_ids = teams.managed_team_ids(reader)
     people = scope_users(team_ids)
-    today = to_local(utcnow()).date()
-    months = _months(6, today)
-    month_start = local_day_bounds(today.replace(day=1))[0]
+    months = recent_months(6)
+    month_start, month_end = month_bounds(*months[-1])
     registered = db.session.scalar(select(func.count(User.id)).where(User.role == Role.VOLUNTEER,
                                                                      User.id.in_(people)))
     active = db.session.scalar(select(func.count(distinct(Attendance.user_id))).where(
-        Attendance.check_in_at >= month_start, Attendance.user_id.in_(people)))
+        Attendance.check_in_at >= month_start, Attendance.check_in_at < month_end, Attendance.user_id.in_(people)))
     hours = _by_month(HourEntry.created_at, HourEntry.minutes, [HourEntry.user_id.in_(people)], months)
     issued = _by_month(PointEntry.created_at, PointEntry.amount,
                        [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.SHIFT_AWARD], months)

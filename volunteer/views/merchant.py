@@ -8,10 +8,9 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from volunteer.db import utcnow
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.extensions import limiter
-from volunteer.localtime import to_local
+from volunteer.localtime import this_month
 from volunteer.models import Category, Role
 from volunteer.services import merchants, rewards
 from volunteer.views.common import flash_error, form_int, roles_required
@@ -107,8 +106,7 @@ def _month() -> tuple[int, int]:
             return year, month
     except ValueError:
         pass
-    today = to_local(utcnow())
-    return today.year, today.month
+    return this_month()
 
 
 @bp.route("/settlement")

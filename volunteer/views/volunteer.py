@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from volunteer.db import utcnow
 from volunteer.errors import DomainError
+from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
 from volunteer.views.common import flash_error, roles_required
@@ -244,7 +245,7 @@ def points_history():
     """Every change of my points, and what expires when."""
     return render_template("volunteer/points.html", entries=points.history(current_user.id),
                            entry_label=points.entry_label,
-                           expiry=points.upcoming_expiry(current_user.id, date.today()))
+                           expiry=points.upcoming_expiry(current_user.id, local_today()))
 
 
 @bp.route("/certificate.pdf")
