@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, abort, flash, g, request, session
 from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
+from werkzeug.routing import IntegerConverter
 
 from volunteer.errors import DomainError
 from volunteer.extensions import limiter, login_manager
@@ -91,8 +92,21 @@ def load_user(identity: str) -> User | None:
     return user
 
 
+#: the largest value of the database's INTEGER (PostgreSQL's int4; SQLite's is larger but ids never get there)
+DB_INT_MAX = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` within the database's integer range: a larger id cannot exist, so it is a 404, never a 500."""
+
+    def __init__(self, url_map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", DB_INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def install_request_hooks(app: Flask) -> None:
-    """Template globals and security headers."""
+    """URL converters, template globals and security headers (before any blueprint adds its rules)."""
+    app.url_map.converters["int"] = DatabaseIdConverter
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"
