@@ -171,15 +171,24 @@ def check_failure_budget(user_id: int) -> None:
         raise TooManyFailuresError(minutes=max(1, math.ceil(wait.total_seconds() / 60)))
 
 
-def verify(user_id: int, frames: list[bytes], token: str | None, purpose: str = "verify") -> Verification:
-    """Compare fresh frames with the volunteer's templates, with the liveness challenge. Commits the evidence."""
+def verify(user_id: int, frames: list[bytes], token: str | None) -> Verification:
+    """Practise verification (the same check as at check-in): one transaction that spends the challenge and keeps
+    the attempt as evidence, accepted or not."""
+    result = check_face(user_id, frames, token, purpose="verify")
+    db.session.commit()
+    return result
+
+
+def check_face(user_id: int, frames: list[bytes], token: str | None, purpose: str) -> Verification:
+    """Compare fresh frames with the volunteer's templates, with the liveness challenge (a helper: spends the
+    challenge and adds the attempt, does not commit; the calling use case decides what is kept)."""
     if not is_enrolled(user_id):
         raise NotEnrolledError()
     check_failure_budget(user_id)
     result, digests = _evaluate(user_id, frames, token)
     _record_attempt(user_id, purpose, result.accepted, distance=result.distance, liveness=result.liveness,
                     reason=result.reason, digests=digests)
-    db.session.commit()
+    db.session.flush()
     return result
 
 
