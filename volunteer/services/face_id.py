@@ -15,9 +15,9 @@ from sqlalchemy import delete, func, select, update
 
 from volunteer import faces
 from volunteer.db import utcnow
-from volunteer.errors import DomainError
+from volunteer.errors import DomainError, PermissionDeniedError
 from volunteer.extensions import db
-from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
+from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge, Role, User
 from volunteer.services import audit
 
 POSES = ("left", "right", "straight")
@@ -100,13 +100,16 @@ def give_consent(user_id: int) -> None:
         db.session.commit()
 
 
-def delete_face_data(actor_id: int, user_id: int) -> int:
-    """Remove every template at once and withdraw consent; audited. Returns how many templates were removed."""
+def delete_face_data(actor: User, user_id: int) -> int:
+    """The volunteer (or an admin, on their request) removes every template at once and withdraws consent; audited.
+    Returns how many templates were removed."""
+    if actor.id != user_id and actor.role != Role.ADMIN:
+        raise PermissionDeniedError()
     removed = db.session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user_id)).rowcount
     db.session.execute(update(FaceConsent).where(FaceConsent.user_id == user_id,
                                                  FaceConsent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
     db.session.execute(delete(LivenessChallenge).where(LivenessChallenge.user_id == user_id))
-    audit.record(actor_id, "face.delete", f"user:{user_id}", templates_removed=removed)
+    audit.record(actor.id, "face.delete", f"user:{user_id}", templates_removed=removed)
     db.session.commit()
     return removed
 
