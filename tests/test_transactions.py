@@ -288,3 +288,20 @@ def test_downloading_a_certificate_writes_nothing_and_keeps_its_code(app, client
     public = app.test_client()
     assert "2.0" in public.get(f"/verify/{newer}").get_data(as_text=True)
     assert "0.0" in public.get(f"/verify/{code}").get_data(as_text=True)  # the old one stays verifiable
+
+
+@both_databases
+def test_issuing_at_once_from_several_tabs_gives_one_certificate(app, make_volunteer):
+    from tests.concurrency import race
+    from volunteer.models import User
+    from volunteer.services import certificates
+
+    user_id = make_volunteer().id
+
+    def issue(_):
+        return certificates.issue_certificate(db.session.get(User, user_id))[0].code
+
+    codes = race(app, issue, 6)
+    assert all(isinstance(code, str) for code in codes), codes
+    assert len(set(codes)) == 1
+    assert _certificates() == 1
