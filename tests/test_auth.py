@@ -120,7 +120,7 @@ def test_session_is_renewed_at_login(app, make_volunteer):
 def test_disabled_account_cannot_sign_in_and_loses_sessions(app, client, make_volunteer, make_admin):
     user = make_volunteer()
     client.post("/login", data={"mobile": user.mobile, "password": PASSWORD})
-    accounts.set_enabled(make_admin().id, user.id, False)
+    accounts.set_enabled(make_admin(), user.id, False)
     assert user.name not in client.get("/home").get_data(as_text=True)
     assert client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}).status_code == 401
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.target == f"user:{user.id}")

@@ -313,7 +313,7 @@ def test_failed_verifications_are_rate_limited(app, enrolled):
 
 
 def test_deleting_face_data_removes_every_template(app, enrolled):
-    assert face_id.delete_face_data(enrolled.id, enrolled.id) == 3
+    assert face_id.delete_face_data(enrolled, enrolled.id) == 3
     assert db.session.scalar(select(func.count(FaceTemplate.id))) == 0
     assert db.session.scalar(select(func.count(LivenessChallenge.id))) == 0
     assert not face_id.has_consent(enrolled.id)

@@ -175,7 +175,7 @@ def test_merchant_proposes_a_reward_and_a_restock_for_an_admin(app, issued, make
     assert db.session.scalar(select(Reward.stock).where(Reward.id == reward.id)) == 24
     with pytest.raises(merchants.DomainError):
         merchants.decide_restock(admin, request.id, True)
-    rewards.set_reward_status(admin.id, proposal.id, RewardStatus.ACTIVE)
+    rewards.set_reward_status(admin, proposal.id, RewardStatus.ACTIVE)
     assert db.session.get(Reward, proposal.id).status == RewardStatus.ACTIVE
     assert db.session.get(RestockRequest, request.id).status == "approved"
 

@@ -44,10 +44,12 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("expire")
     def expire_command():
-        """Daily job: expire vouchers past their validity and points past the configured rule."""
+        """Scheduled job: close check-ins left open after their shift, expire vouchers past their validity and
+        points past the configured rule."""
         from volunteer.localtime import local_today
-        from volunteer.services import points, rewards
+        from volunteer.services import attendance, points, rewards
 
+        click.echo(f"check-ins closed without check-out: {attendance.close_overdue()}")
         click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
         click.echo(f"points expired: {points.expire_points(local_today())}")
 

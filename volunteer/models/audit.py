@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer.extensions import db
@@ -28,6 +28,8 @@ class Certificate(CreatedMixin, db.Model):
     """A service certificate as issued: a snapshot, so /verify shows exactly what the PDF said."""
 
     __tablename__ = "certificates"
+    #: the same record gives the same certificate: downloading again reuses its code
+    __table_args__ = (UniqueConstraint("user_id", "fingerprint"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: printed on the PDF; the public verification page is /verify/<code>
@@ -39,3 +41,5 @@ class Certificate(CreatedMixin, db.Model):
     stars: Mapped[int] = mapped_column()
     shift_count: Mapped[int] = mapped_column()
     organisation: Mapped[str] = mapped_column(String(100))
+    #: SHA-256 (hex) of everything the PDF states (name, ID, hours, stars, shift lines, organisation)
+    fingerprint: Mapped[str] = mapped_column(String(64))

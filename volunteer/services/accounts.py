@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from volunteer.errors import DomainError, FieldErrors, NotFoundError
+from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
 from volunteer.extensions import db
 from volunteer.models import Merchant, Role, Team, User
 from volunteer.services import audit
@@ -25,6 +25,17 @@ LOCALES = ("zh_CN", "en")
 class LoginFailedError(DomainError):
     message = _l("Wrong mobile number or password.")
     status_code = 401
+
+
+class OwnAccountError(DomainError):
+    message = _l("You cannot disable your own account.")
+    status_code = 409
+
+
+def require_admin(actor: User) -> None:
+    """Raise PermissionDeniedError unless the acting user is an administrator."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDeniedError()
 
 
 @lru_cache(maxsize=1)
@@ -82,9 +93,12 @@ def register_volunteer(name: str, mobile: str, password: str, confirm: str, team
     return user
 
 
-def create_user(actor_id: int | None, name: str, mobile: str, password: str, role: Role,
+def create_user(actor: User | None, name: str, mobile: str, password: str, role: Role,
                 merchant_id: int | None = None, team_ids: tuple[int, ...] = ()) -> User:
-    """An admin (or the CLI) creates a coordinator, merchant staff, admin or volunteer."""
+    """An admin (or the server's operator through the CLI: ``actor`` None) creates a coordinator, merchant staff,
+    admin or volunteer."""
+    if actor is not None:
+        require_admin(actor)
     name, mobile = (name or "").strip(), normalise_mobile(mobile)
     errors = _validate_person(name, mobile, password or "", None)
     merchant = db.session.get(Merchant, merchant_id) if merchant_id else None
@@ -103,7 +117,7 @@ def create_user(actor_id: int | None, name: str, mobile: str, password: str, rol
         user.teams = teams
     db.session.add(user)
     db.session.flush()
-    audit.record(actor_id, "account.create", f"user:{user.id}", role=role.value, mobile=mobile)
+    audit.record(actor.id if actor else None, "account.create", f"user:{user.id}", role=role.value, mobile=mobile)
     db.session.commit()
     return user
 
@@ -131,16 +145,20 @@ def end_sessions(user_id: int) -> None:
     db.session.commit()
 
 
-def set_enabled(actor_id: int, user_id: int, enabled: bool) -> User:
-    """Disable or re-enable an account; disabling ends its sessions."""
+def set_enabled(actor: User, user_id: int, enabled: bool) -> User:
+    """An admin disables or re-enables an account (not their own: someone must remain to undo it); disabling ends
+    its sessions."""
+    require_admin(actor)
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFoundError()
+    if user.id == actor.id and not enabled:
+        raise OwnAccountError()
     before = user.is_enabled
     user.is_enabled = enabled
     if not enabled:
         user.session_token = secrets.token_hex(16)
-    audit.record(actor_id, "account.enable" if enabled else "account.disable", f"user:{user.id}",
+    audit.record(actor.id, "account.enable" if enabled else "account.disable", f"user:{user.id}",
                  before=before, after=enabled)
     db.session.commit()
     return user
@@ -149,16 +167,17 @@ def set_enabled(actor_id: int, user_id: int, enabled: bool) -> User:
 TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # nothing to confuse when read aloud
 
 
-def reset_password(actor_id: int, user_id: int) -> str:
+def reset_password(actor: User, user_id: int) -> str:
     """An admin gives a person a temporary password (e.g. someone imported from the old system); their
     sessions end. Returns the temporary password, to be passed on once and changed at first sign-in."""
+    require_admin(actor)
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFoundError()
     temporary = "-".join("".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(4)) for _ in range(3))
     user.password_hash = generate_password_hash(temporary)
     user.session_token = secrets.token_hex(16)
-    audit.record(actor_id, "account.reset_password", f"user:{user.id}")
+    audit.record(actor.id, "account.reset_password", f"user:{user.id}")
     db.session.commit()
     return temporary
 

@@ -11,10 +11,12 @@ from volunteer.errors import FieldErrors
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, Merchant, User
 from volunteer.services import audit
+from volunteer.services.accounts import require_admin
 
 
-def create_merchant(actor_id: int, name: str, address: str) -> Merchant:
-    """Add a merchant (sponsor)."""
+def create_merchant(actor: User, name: str, address: str) -> Merchant:
+    """An admin adds a merchant (sponsor)."""
+    require_admin(actor)
     name = (name or "").strip()
     if not name:
         raise FieldErrors({"name": _l("Please enter a name.")})
@@ -25,7 +27,7 @@ def create_merchant(actor_id: int, name: str, address: str) -> Merchant:
     except IntegrityError:
         db.session.rollback()
         raise FieldErrors({"name": _l("A merchant with this name exists already.")}) from None
-    audit.record(actor_id, "merchant.create", f"merchant:{merchant.id}", name=merchant.name)
+    audit.record(actor.id, "merchant.create", f"merchant:{merchant.id}", name=merchant.name)
     db.session.commit()
     return merchant
 

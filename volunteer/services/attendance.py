@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -158,8 +158,8 @@ def _attempt_count(user_id: int, shift_id: int, direction: str) -> int:
 
 def _face_and_place(user: User, shift: Shift, direction: str, frames: list[bytes], token: str | None,
                     latitude: float | None, longitude: float | None) -> CheckResult:
-    """Verify face and location, record the evidence (committed), and say what happened."""
-    verification = face_id.verify(user.id, frames, token, purpose=f"check{direction}")
+    """Verify face and location, add the evidence (a helper: flushes, does not commit), and say what happened."""
+    verification = face_id.check_face(user.id, frames, token, purpose=f"check{direction}")
     metres, place_problem = _location(shift, latitude, longitude)
     accepted = verification.accepted and not place_problem
     reason = verification.reason if not verification.accepted else place_problem or "ok"
@@ -184,7 +184,13 @@ def _face_and_place(user: User, shift: Shift, direction: str, frames: list[bytes
 
 def check_in(user: User, shift_id: int, frames: list[bytes], token: str | None, latitude: float | None,
              longitude: float | None) -> CheckResult:
-    """Face check-in at the patrol place; every attempt is kept as evidence."""
+    """Face check-in at the patrol place, in one transaction: the spent challenge, the face attempt, the check
+    attempt and the attendance record are committed together, or (on a double submit) none of them.
+
+    A refused attempt is a result, not an error: it is committed on purpose together with the refusal (spent
+    challenge, face attempt, check attempt), so the evidence stays for the coordinator and the failure counter
+    that limits guessing (``face_id.check_failure_budget``) counts it.
+    """
     shift = _confirmed_shift(user.id, shift_id)
     now = utcnow()
     _check_window(shift, now)
@@ -192,7 +198,7 @@ def check_in(user: User, shift_id: int, frames: list[bytes], token: str | None, 
         raise AlreadyCheckedInError()
     result = _face_and_place(user, shift, "in", frames, token, latitude, longitude)
     if not result.ok:
-        db.session.commit()
+        db.session.commit()  # the refusal and its evidence (see above)
         return result
     db.session.add(Attendance(shift_id=shift_id, user_id=user.id, method=AttendanceMethod.FACE,
                               status=AttendanceStatus.OPEN, check_in_at=now))
@@ -231,7 +237,11 @@ def _attendance(user_id: int, shift_id: int) -> Attendance | None:
 
 def check_out(user: User, shift_id: int, frames: list[bytes], token: str | None, latitude: float | None,
               longitude: float | None, for_review: bool = False) -> CheckResult:
-    """Face check-out (or, after failures, check-out for review); the record then waits for approval."""
+    """Face check-out (or, after failures, check-out for review); the record then waits for approval.
+
+    One transaction, like ``check_in``: a refused face check commits only its evidence, on purpose; an accepted one
+    commits the evidence and the check-out together.
+    """
     attendance = _attendance(user.id, shift_id)
     if attendance is None or attendance.status != AttendanceStatus.OPEN:
         raise NotCheckedInError()
@@ -240,7 +250,7 @@ def check_out(user: User, shift_id: int, frames: list[bytes], token: str | None,
     if attendance.method == AttendanceMethod.FACE and not for_review:
         result = _face_and_place(user, shift, "out", frames, token, latitude, longitude)
         if not result.ok:
-            db.session.commit()
+            db.session.commit()  # the refusal and its evidence
             return result
     elif for_review:
         flags.add("checkout_review")
@@ -258,21 +268,42 @@ def check_out(user: User, shift_id: int, frames: list[bytes], token: str | None,
                                     time=format_local(now, "%H:%M"))), "ok")
 
 
+def is_overdue(attendance: Attendance, now: datetime) -> bool:
+    """A check-in whose shift ended without a check-out (the scheduled job closes it; until then it is computed)."""
+    return attendance.status == AttendanceStatus.OPEN and attendance.shift.ends_at <= now
+
+
+def awaiting_decision(now: datetime):
+    """SQL condition (Attendance joined with Shift) for what waits for a coordinator: pending records, and check-ins
+    whose shift ended without a check-out (overdue, shown as "no check-out" before the job closes them)."""
+    return or_(Attendance.status == AttendanceStatus.PENDING,
+               and_(Attendance.status == AttendanceStatus.OPEN, Shift.ends_at <= now))
+
+
+def _closing_values(attendance: Attendance) -> dict:
+    """How an overdue check-in is closed: out at the scheduled end, flagged "no check-out"."""
+    shift = attendance.shift
+    return {"status": AttendanceStatus.PENDING, "check_out_at": shift.ends_at,
+            "flags": ",".join(sorted(set(filter(None, attendance.flags.split(","))) | {"auto_closed"})),
+            "minutes_credited": credited_minutes(shift, attendance.check_in_at, shift.ends_at)}
+
+
+def _close(attendance: Attendance) -> bool:
+    """Close one overdue check-in unless a check-out got there first (a helper: no commit)."""
+    return db.session.execute(
+        update(Attendance).where(Attendance.id == attendance.id, Attendance.status == AttendanceStatus.OPEN)
+        .values(**_closing_values(attendance)).execution_options(synchronize_session=False)).rowcount == 1
+
+
 def close_overdue(now: datetime | None = None) -> int:
-    """Close check-ins whose shift ended without a check-out: out at the scheduled end, flagged."""
+    """Scheduled job (``flask expire``): close check-ins whose shift ended without a check-out, out at the
+    scheduled end and flagged, in one transaction. Returns how many were closed."""
     now = now or utcnow()
     overdue = db.session.scalars(select(Attendance).join(Shift).options(joinedload(Attendance.shift)).where(
         Attendance.status == AttendanceStatus.OPEN, Shift.ends_at <= now)).all()
-    for attendance in overdue:
-        flags = sorted(set(filter(None, attendance.flags.split(","))) | {"auto_closed"})
-        db.session.execute(
-            update(Attendance).where(Attendance.id == attendance.id, Attendance.status == AttendanceStatus.OPEN)
-            .values(status=AttendanceStatus.PENDING, check_out_at=attendance.shift.ends_at, flags=",".join(flags),
-                    minutes_credited=credited_minutes(attendance.shift, attendance.check_in_at,
-                                                      attendance.shift.ends_at))
-            .execution_options(synchronize_session=False))
+    closed = sum(_close(attendance) for attendance in overdue)
     db.session.commit()
-    return len(overdue)
+    return closed
 
 
 # --- coordinators -------------------------------------------------------------------------------------------
@@ -311,10 +342,14 @@ def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetim
 
 
 def _managed_attendance(actor: User, attendance_id: int) -> Attendance:
+    """The record, if the actor manages its team; an overdue check-in is closed first, in the caller's transaction
+    (the queue shows it before the scheduled job has closed it, so a coordinator can decide on it)."""
     attendance = db.session.get(Attendance, attendance_id)
     if attendance is None:
         raise NotFoundError()
     teams.require_manages(actor, attendance.shift.team_id)
+    if is_overdue(attendance, utcnow()) and _close(attendance):
+        db.session.refresh(attendance)
     return attendance
 
 
@@ -358,7 +393,8 @@ def approve_attendance(actor: User, attendance_id: int) -> Attendance:
 
 
 def approve_clean(actor: User) -> int:
-    """Approve, in one transaction, every pending record of the coordinator's teams with nothing unusual."""
+    """Approve, in one transaction, every pending record of the coordinator's teams with nothing unusual
+    (overdue check-ins are flagged "no check-out", so they are never among them)."""
     pending = [row.attendance for row in queue(actor) if not row.flags]
     count = sum(_approve(actor, a) for a in pending)
     db.session.commit()
@@ -418,22 +454,26 @@ FLAG_LABELS = {
 
 @dataclass(frozen=True)
 class QueueRow:
-    """One pending record with its evidence at a glance."""
+    """One record waiting for a decision with its evidence at a glance; an overdue check-in is shown as it will be
+    closed (out at the scheduled end, flagged "no check-out"), computed here without writing."""
 
     attendance: Attendance
     face_distance: float | None
     distance_m: float | None
     failed_attempts: int
     flags: list[str]
+    check_out_at: datetime | None
+    minutes_credited: int
 
 
 def queue(actor: User, limit: int = 500) -> list[QueueRow]:
-    """Pending records of the coordinator's teams, oldest first, with evidence (a fixed number of queries)."""
-    close_overdue()
+    """Records of the coordinator's teams waiting for a decision, oldest first, with evidence (a fixed number of
+    queries; read only: overdue check-ins are computed, the scheduled job closes them)."""
+    now = utcnow()
     managed = teams.managed_team_ids(actor)
     records = list(db.session.scalars(
         select(Attendance).join(Shift).options(joinedload(Attendance.shift), joinedload(Attendance.user))
-        .where(Attendance.status == AttendanceStatus.PENDING, Shift.team_id.in_(managed))
+        .where(awaiting_decision(now), Shift.team_id.in_(managed))
         .order_by(Attendance.created_at, Attendance.id).limit(limit)))
     pairs = [(a.shift_id, a.user_id) for a in records]
     evidence: dict[tuple[int, int], list[CheckAttempt]] = {}
@@ -447,11 +487,13 @@ def queue(actor: User, limit: int = 500) -> list[QueueRow]:
         accepted = [x for x in attempts if x.accepted]
         best = accepted[0] if accepted else (attempts[-1] if attempts else None)
         failed = sum(1 for x in attempts if not x.accepted)
-        flags = [f for f in a.flags.split(",") if f and f != "manual"]
+        closing = _closing_values(a) if is_overdue(a, now) else None
+        flags = [f for f in (closing["flags"] if closing else a.flags).split(",") if f and f != "manual"]
         if failed >= 2 and "review" not in flags:
             flags.append("retries")
         rows.append(QueueRow(a, best.face_distance if best else None, best.distance_m if best else None, failed,
-                             flags))
+                             flags, closing["check_out_at"] if closing else a.check_out_at,
+                             closing["minutes_credited"] if closing else a.minutes_credited))
     return rows
 
 

@@ -1,14 +1,23 @@
-"""Service certificates (志愿服务记录证明): a PDF with a code anyone can verify at /verify/<code>."""
+"""Service certificates (志愿服务记录证明): a PDF with a code anyone can verify at /verify/<code>.
+
+A certificate is issued (POST) once per volunteer and record: downloading again reuses its code, and only a
+changed record (new approved hours, a changed name, ...) gets a new one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from volunteer.errors import NotFoundError
@@ -27,34 +36,72 @@ def masked_id(user: User) -> str:
     return f"**************{user.id_card_tail}" if user.id_card_tail else mask_mobile(user.mobile)
 
 
-def issue_certificate(user_id: int) -> tuple[Certificate, list[tuple[str, str, float]]]:
-    """Snapshot the volunteer's record under a new verification code; returns it and the shift lines."""
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFoundError()
+Line = tuple[str, str, float]
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What a certificate for this volunteer would state now, and its fingerprint."""
+
+    facts: dict[str, Any]
+    lines: list[Line]
+    fingerprint: str
+
+
+def _record(user: User) -> _Record:
     records = db.session.scalars(
         select(Attendance).join(Shift).options(joinedload(Attendance.shift).joinedload(Shift.team))
-        .where(Attendance.user_id == user_id, Attendance.status == AttendanceStatus.APPROVED)
+        .where(Attendance.user_id == user.id, Attendance.status == AttendanceStatus.APPROVED)
         .order_by(Shift.starts_at)).all()
     lines = [(format_local(a.shift.starts_at, "%Y-%m-%d"), a.shift.team.name, a.minutes_credited / 60)
              for a in records]
     imported = db.session.scalar(select(db.func.coalesce(db.func.sum(HourEntry.minutes), 0)).where(
-        HourEntry.user_id == user_id, HourEntry.kind == EntryKind.LEGACY_IMPORT))
+        HourEntry.user_id == user.id, HourEntry.kind == EntryKind.LEGACY_IMPORT))
     if imported:
         lines.insert(0, ("—", "历史记录导入 / imported history", imported / 60))
-    certificate = Certificate(
-        code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)), user_id=user_id,
-        masked_name=mask_name(user.name), masked_id=masked_id(user), minutes=user.service_minutes,
-        stars=stars.star_level(user.service_minutes), shift_count=len(records),
-        organisation=current_app.config["ORGANISATION"])
+    facts = {"masked_name": mask_name(user.name), "masked_id": masked_id(user), "minutes": user.service_minutes,
+             "stars": stars.star_level(user.service_minutes), "shift_count": len(records),
+             "organisation": current_app.config["ORGANISATION"]}
+    stated = json.dumps([user.name, facts, lines], ensure_ascii=False, sort_keys=True)
+    return _Record(facts, lines, hashlib.sha256(stated.encode()).hexdigest())
+
+
+def _find(user_id: int, fingerprint: str) -> Certificate | None:
+    return db.session.scalar(select(Certificate).where(Certificate.user_id == user_id,
+                                                       Certificate.fingerprint == fingerprint))
+
+
+def current_certificate(actor: User) -> tuple[Certificate | None, list[Line]]:
+    """The actor's certificate for their record as it is now (None if not issued yet, or the record changed since),
+    with the shift lines. Reads only: a download never writes."""
+    record = _record(actor)
+    return _find(actor.id, record.fingerprint), record.lines
+
+
+def issue_certificate(actor: User) -> tuple[Certificate, list[Line]]:
+    """Issue the actor's certificate for their record as it is now, once: the same record reuses the same code,
+    a changed record gets a new one (older codes stay verifiable). Returns it and the shift lines."""
+    record = _record(actor)
+    existing = _find(actor.id, record.fingerprint)
+    if existing is not None:
+        return existing, record.lines
+    certificate = Certificate(code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)), user_id=actor.id,
+                              fingerprint=record.fingerprint, **record.facts)
     db.session.add(certificate)
-    db.session.flush()
-    audit.record(user_id, "certificate.issue", f"certificate:{certificate.id}", minutes=certificate.minutes)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a double click: the other request issued it
+        db.session.rollback()
+        existing = _find(actor.id, record.fingerprint)
+        if existing is None:
+            raise
+        return existing, record.lines
+    audit.record(actor.id, "certificate.issue", f"certificate:{certificate.id}", minutes=certificate.minutes)
     db.session.commit()
-    return certificate, lines
+    return certificate, record.lines
 
 
-def render_pdf(certificate: Certificate, full_name: str, lines: list[tuple[str, str, float]], verify_url: str) -> bytes:
+def render_pdf(certificate: Certificate, full_name: str, lines: list[Line], verify_url: str) -> bytes:
     """The certificate as PDF bytes (Chinese and English)."""
     pdf = FPDF(format="A4")
     pdf.add_font("latin", fname=str(FONTS / "DejaVuSans.ttf"))

@@ -15,9 +15,9 @@ from sqlalchemy import delete, func, select, update
 
 from volunteer import faces
 from volunteer.db import utcnow
-from volunteer.errors import DomainError
+from volunteer.errors import DomainError, PermissionDeniedError
 from volunteer.extensions import db
-from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge
+from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge, Role, User
 from volunteer.services import audit
 
 POSES = ("left", "right", "straight")
@@ -100,13 +100,16 @@ def give_consent(user_id: int) -> None:
         db.session.commit()
 
 
-def delete_face_data(actor_id: int, user_id: int) -> int:
-    """Remove every template at once and withdraw consent; audited. Returns how many templates were removed."""
+def delete_face_data(actor: User, user_id: int) -> int:
+    """The volunteer (or an admin, on their request) removes every template at once and withdraws consent; audited.
+    Returns how many templates were removed."""
+    if actor.id != user_id and actor.role != Role.ADMIN:
+        raise PermissionDeniedError()
     removed = db.session.execute(delete(FaceTemplate).where(FaceTemplate.user_id == user_id)).rowcount
     db.session.execute(update(FaceConsent).where(FaceConsent.user_id == user_id,
                                                  FaceConsent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
     db.session.execute(delete(LivenessChallenge).where(LivenessChallenge.user_id == user_id))
-    audit.record(actor_id, "face.delete", f"user:{user_id}", templates_removed=removed)
+    audit.record(actor.id, "face.delete", f"user:{user_id}", templates_removed=removed)
     db.session.commit()
     return removed
 
@@ -171,15 +174,24 @@ def check_failure_budget(user_id: int) -> None:
         raise TooManyFailuresError(minutes=max(1, math.ceil(wait.total_seconds() / 60)))
 
 
-def verify(user_id: int, frames: list[bytes], token: str | None, purpose: str = "verify") -> Verification:
-    """Compare fresh frames with the volunteer's templates, with the liveness challenge. Commits the evidence."""
+def verify(user_id: int, frames: list[bytes], token: str | None) -> Verification:
+    """Practise verification (the same check as at check-in): one transaction that spends the challenge and keeps
+    the attempt as evidence, accepted or not."""
+    result = check_face(user_id, frames, token, purpose="verify")
+    db.session.commit()
+    return result
+
+
+def check_face(user_id: int, frames: list[bytes], token: str | None, purpose: str) -> Verification:
+    """Compare fresh frames with the volunteer's templates, with the liveness challenge (a helper: spends the
+    challenge and adds the attempt, does not commit; the calling use case decides what is kept)."""
     if not is_enrolled(user_id):
         raise NotEnrolledError()
     check_failure_budget(user_id)
     result, digests = _evaluate(user_id, frames, token)
     _record_attempt(user_id, purpose, result.accepted, distance=result.distance, liveness=result.liveness,
                     reason=result.reason, digests=digests)
-    db.session.commit()
+    db.session.flush()
     return result
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import local_day_bounds, local_today
-from volunteer.models import Attendance, AttendanceStatus, Reward, Role, Shift, User, Voucher, VoucherStatus
+from volunteer.models import Attendance, Reward, Role, Shift, User, Voucher, VoucherStatus
 from volunteer.services import attendance, face_id, points, shifts, stars, teams
 
 
@@ -41,7 +41,7 @@ def summary_for(user: User) -> HomeSummary:
     elif user.role in (Role.COORDINATOR, Role.ADMIN):
         managed = teams.managed_team_ids(user)
         facts["pending"] = db.session.scalar(select(func.count(Attendance.id)).join(Shift).where(
-            Attendance.status == AttendanceStatus.PENDING, Shift.team_id.in_(managed)))
+            attendance.awaiting_decision(utcnow()), Shift.team_id.in_(managed)))
         facts["upcoming"] = db.session.scalar(select(func.count(Shift.id)).where(
             Shift.team_id.in_(managed), Shift.starts_at > utcnow(), Shift.cancelled_at.is_(None)))
     elif user.role == Role.MERCHANT:

@@ -21,7 +21,7 @@ from werkzeug.security import generate_password_hash
 from volunteer.extensions import db
 from volunteer.models import EntryKind, HourEntry, Role, Team, User
 from volunteer.services import audit, ledger
-from volunteer.services.accounts import MOBILE_RE, normalise_mobile
+from volunteer.services.accounts import MOBILE_RE, normalise_mobile, require_admin
 from volunteer.services.text import clean_text
 
 COLUMNS = ["record_id", "name", "mobile", "team", "hours", "service_date"]
@@ -107,8 +107,9 @@ def validate(data: bytes) -> tuple[list[_Row], list[tuple[int, str]]]:
     return rows, errors
 
 
-def import_legacy(actor_id: int, data: bytes) -> ImportReport:
-    """All or nothing: validate every row, then add volunteers and hours in one transaction."""
+def import_legacy(actor: User, data: bytes) -> ImportReport:
+    """An admin imports, all or nothing: validate every row, then add volunteers and hours in one transaction."""
+    require_admin(actor)
     rows, errors = validate(data)
     report = ImportReport(errors=errors)
     if errors or not rows:
@@ -131,12 +132,12 @@ def import_legacy(actor_id: int, data: bytes) -> ImportReport:
             users[row.mobile] = user
             report.created_users += 1
         ledger.add_minutes(user.id, row.minutes, EntryKind.LEGACY_IMPORT, row.key, note=row.note[:200],
-                           actor_id=actor_id)
+                           actor_id=actor.id)
         points = row.minutes * LEGACY_POINTS_PER_HOUR // 60
         if earn_points and points:
-            ledger.credit(user.id, points, EntryKind.LEGACY_IMPORT, row.key, note=row.note[:200], actor_id=actor_id)
+            ledger.credit(user.id, points, EntryKind.LEGACY_IMPORT, row.key, note=row.note[:200], actor_id=actor.id)
         report.hour_rows += 1
-    audit.record(actor_id, "import.legacy", "", rows=report.hour_rows, users=report.created_users,
+    audit.record(actor.id, "import.legacy", "", rows=report.hour_rows, users=report.created_users,
                  skipped=report.skipped_rows)
     db.session.commit()
     return report

@@ -17,6 +17,7 @@ from volunteer.extensions import db
 from volunteer.localtime import format_local, local_day_bounds, month_bounds
 from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
 from volunteer.services import audit
+from volunteer.services.accounts import require_admin
 from volunteer.services.rewards import CODE_LENGTH, normalise_code
 
 
@@ -193,14 +194,15 @@ def pending_proposals() -> tuple[list[Reward], list[RestockRequest]]:
     return rewards, restocks
 
 
-def decide_restock(admin: User, request_id: int, approve: bool) -> RestockRequest:
+def decide_restock(actor: User, request_id: int, approve: bool) -> RestockRequest:
     """An admin approves (stock grows) or declines a restock request, once."""
+    require_admin(actor)
     request = db.session.get(RestockRequest, request_id)
     if request is None:
         raise NotFoundError()
     decided = db.session.execute(
         update(RestockRequest).where(RestockRequest.id == request_id, RestockRequest.status == "pending")
-        .values(status="approved" if approve else "declined", decided_by_id=admin.id)
+        .values(status="approved" if approve else "declined", decided_by_id=actor.id)
         .execution_options(synchronize_session=False)).rowcount
     if decided != 1:
         db.session.rollback()
@@ -208,7 +210,7 @@ def decide_restock(admin: User, request_id: int, approve: bool) -> RestockReques
     if approve:
         db.session.execute(update(Reward).where(Reward.id == request.reward_id, Reward.stock.is_not(None))
                            .values(stock=Reward.stock + request.amount).execution_options(synchronize_session=False))
-    audit.record(admin.id, "catalog.restock_approve" if approve else "catalog.restock_decline",
+    audit.record(actor.id, "catalog.restock_approve" if approve else "catalog.restock_decline",
                  f"reward:{request.reward_id}", amount=request.amount)
     db.session.commit()
     db.session.refresh(request)

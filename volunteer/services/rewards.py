@@ -27,6 +27,7 @@ from volunteer.models import (
     VoucherStatus,
 )
 from volunteer.services import audit, ledger, stars
+from volunteer.services.accounts import require_admin
 from volunteer.services.text import clean_text
 
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
@@ -336,11 +337,12 @@ def save_reward(actor: User, merchant_id: int, form, reward_id: int | None = Non
     return reward
 
 
-def set_reward_status(actor_id: int, reward_id: int, status: RewardStatus) -> Reward:
-    """Approve a proposal (active), retire a reward, or bring it back."""
+def set_reward_status(actor: User, reward_id: int, status: RewardStatus) -> Reward:
+    """An admin approves a proposal (active), retires a reward, or brings it back."""
+    require_admin(actor)
     reward = get_reward(reward_id)
     before = reward.status
     reward.status = status
-    audit.record(actor_id, "catalog.status", f"reward:{reward.id}", before=before, after=status)
+    audit.record(actor.id, "catalog.status", f"reward:{reward.id}", before=before, after=status)
     db.session.commit()
     return reward

@@ -9,6 +9,7 @@ from volunteer.errors import FieldErrors, PermissionDeniedError
 from volunteer.extensions import db
 from volunteer.models import Role, Team, TeamKind, User, team_coordinators
 from volunteer.services import audit
+from volunteer.services.accounts import require_admin
 
 CHILD_KIND = {TeamKind.DISTRICT: TeamKind.STREET, TeamKind.STREET: TeamKind.COMMUNITY,
               TeamKind.COMMUNITY: TeamKind.GRID}
@@ -24,8 +25,9 @@ def add_team(name: str, kind: TeamKind, parent: Team | None) -> Team:
     return team
 
 
-def create_team(actor_id: int, name: str, kind: str, parent_id: int | None) -> Team:
+def create_team(actor: User, name: str, kind: str, parent_id: int | None) -> Team:
     """An admin adds a team; a child's level must sit directly under its parent's."""
+    require_admin(actor)
     name = (name or "").strip()
     errors: dict = {}
     parent = db.session.get(Team, parent_id) if parent_id else None
@@ -45,7 +47,7 @@ def create_team(actor_id: int, name: str, kind: str, parent_id: int | None) -> T
     if errors:
         raise FieldErrors(errors)
     team = add_team(name, kind_value, parent)
-    audit.record(actor_id, "team.create", f"team:{team.id}", name=name, kind=kind_value.value)
+    audit.record(actor.id, "team.create", f"team:{team.id}", name=name, kind=kind_value.value)
     db.session.commit()
     return team
 

@@ -28,7 +28,7 @@ def users():
         try:
             if role is None or role == Role.VOLUNTEER:
                 raise FieldErrors({"role": _("Choose a role.")})
-            accounts.create_user(current_user.id, form.get("name", ""), form.get("mobile", ""),
+            accounts.create_user(current_user, form.get("name", ""), form.get("mobile", ""),
                                  form.get("password", ""), role, form_int("merchant_id"),
                                  tuple(int(t) for t in form.getlist("team_ids") if t.isdigit()))
         except FieldErrors as exc:
@@ -48,10 +48,11 @@ def users():
 def set_enabled(user_id: int):
     """Disable (ends every session) or re-enable an account."""
     enable = request.form.get("enabled") == "1"
-    if user_id == current_user.id and not enable:
-        flash(_("You cannot disable your own account."), "error")
+    try:
+        accounts.set_enabled(current_user, user_id, enable)
+    except DomainError as exc:
+        flash_error(exc)
     else:
-        accounts.set_enabled(current_user.id, user_id, enable)
         flash(_("Account enabled.") if enable else _("Account disabled; its sessions have ended."), "success")
     return redirect(url_for("admin.users"))
 
@@ -60,7 +61,7 @@ def set_enabled(user_id: int):
 @roles_required(Role.ADMIN)
 def reset_password(user_id: int):
     """Give someone a temporary password, shown here once."""
-    temporary = accounts.reset_password(current_user.id, user_id)
+    temporary = accounts.reset_password(current_user, user_id)
     flash(_("Temporary password: %(password)s — give it to the person; they should change it after signing in.",
             password=temporary), "success")
     return redirect(url_for("admin.users"))
@@ -73,7 +74,7 @@ def team_tree():
     errors: dict = {}
     if request.method == "POST":
         try:
-            teams.create_team(current_user.id, request.form.get("name", ""), request.form.get("kind", ""),
+            teams.create_team(current_user, request.form.get("name", ""), request.form.get("kind", ""),
                               form_int("parent_id"))
         except FieldErrors as exc:
             errors = exc.texts()
@@ -91,7 +92,7 @@ def merchant_list():
     errors: dict = {}
     if request.method == "POST":
         try:
-            admin.create_merchant(current_user.id, request.form.get("name", ""), request.form.get("address", ""))
+            admin.create_merchant(current_user, request.form.get("name", ""), request.form.get("address", ""))
         except FieldErrors as exc:
             errors = exc.texts()
         else:
@@ -129,7 +130,7 @@ def reward_status(reward_id: int):
     except ValueError:
         flash(_("Unknown status."), "error")
     else:
-        rewards.set_reward_status(current_user.id, reward_id, status)
+        rewards.set_reward_status(current_user, reward_id, status)
         flash(_("Catalog updated."), "success")
     return redirect(url_for("admin.rewards_list"))
 
@@ -209,7 +210,7 @@ def legacy_import():
         data = upload.read() if upload else b""
         if upload:
             upload.close()
-        report = importer.import_legacy(current_user.id, data)
+        report = importer.import_legacy(current_user, data)
         if not report.errors:
             flash(_("Imported %(rows)d rows (%(users)d new volunteers); %(skipped)d rows were already imported.",
                     rows=report.hour_rows, users=report.created_users, skipped=report.skipped_rows), "success")

@@ -119,7 +119,7 @@ def verify():
 @roles_required(Role.VOLUNTEER)
 def delete_data():
     """Delete my face data now (all templates at once) and withdraw consent."""
-    removed = face_id.delete_face_data(current_user.id, current_user.id)
+    removed = face_id.delete_face_data(current_user, current_user.id)
     flash(_("Your face data was deleted (%(count)d templates). You can still check in through your coordinator.",
             count=removed), "success")
     return redirect(url_for("faces.privacy"))

@@ -248,15 +248,29 @@ def points_history():
                            expiry=points.upcoming_expiry(current_user.id, local_today()))
 
 
+@bp.route("/certificate", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def issue_certificate():
+    """Issue my service certificate (the same code again while my record is unchanged), then download it."""
+    from volunteer.services import certificates
+
+    certificates.issue_certificate(current_user)
+    return redirect(url_for("volunteer.certificate"))
+
+
 @bp.route("/certificate.pdf")
 @roles_required(Role.VOLUNTEER)
 def certificate():
-    """Download my service certificate (志愿服务记录证明) with a verification code."""
+    """Download my service certificate (志愿服务记录证明) with its verification code; writes nothing."""
     from flask import Response
 
     from volunteer.services import certificates
 
-    issued, lines = certificates.issue_certificate(current_user.id)
+    issued, lines = certificates.current_certificate(current_user)
+    if issued is None:
+        flash(_("Your service record has changed since your last certificate (or you have none yet). Press the "
+                "button to issue a new one."), "info")
+        return redirect(url_for("volunteer.history"))
     pdf = certificates.render_pdf(issued, current_user.name, lines,
                                   url_for("main.verify_certificate", code=issued.code, _external=True))
     return Response(pdf, mimetype="application/pdf",
