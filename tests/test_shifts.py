@@ -222,23 +222,30 @@ def _token(user):
     return face_id.issue_challenge(user.id).token
 
 
-def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coordinator):
+def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coordinator, time_machine):
+    """In 10 minutes after the start, out 1 h 40 min later: 1 h 30 min credited by the rounding rule, 15 points
+    at 10 points/hour, awarded once however often approval is pressed."""
     user, shift = on_shift
+    time_machine.move_to(shift.starts_at + timedelta(minutes=10), tick=False)
     result = attendance.check_in(user, shift.id, obama_live(trim=1), _token(user), *PLACE)
     assert result.ok, result.message
     record = db.session.scalar(select(Attendance))
     assert record.status == AttendanceStatus.OPEN and record.method == "face"
+    time_machine.move_to(shift.starts_at + timedelta(minutes=110), tick=False)
     out = attendance.check_out(user, shift.id, obama_live(trim=5), _token(user), *PLACE)
     assert out.ok, out.message
     db.session.refresh(record)
-    assert record.status == AttendanceStatus.PENDING
+    assert record.status == AttendanceStatus.PENDING and record.minutes_credited == 90
     coordinator = make_coordinator()
     attendance.approve_attendance(coordinator, record.id)
     with pytest.raises(attendance.AlreadyReviewedError):
         attendance.approve_attendance(coordinator, record.id)
     db.session.refresh(record)
-    assert record.points_awarded == attendance.points_for(record.minutes_credited, 10)
-    assert db.session.scalar(select(func.count(PointEntry.id)).where(PointEntry.kind == "shift_award")) <= 1
+    assert record.points_awarded == 15
+    assert db.session.scalars(select(PointEntry.amount).where(PointEntry.kind == "shift_award")).all() == [15]
+    assert db.session.scalars(select(HourEntry.minutes)).all() == [90]
+    assert db.session.execute(select(User.points_balance, User.service_minutes)
+                              .where(User.id == user.id)).one() == (15, 90)
     assert ledger.find_mismatches() == []
 
 
@@ -288,14 +295,16 @@ def test_waitlisted_volunteer_cannot_check_in(app, make_shift, make_volunteer):
         attendance.check_in_for_review(waiting, shift.id, None, None)
 
 
-def test_missing_check_out_is_closed_at_the_end_and_flagged(app, on_shift):
+def test_missing_check_out_is_closed_at_the_end_and_flagged(app, on_shift, time_machine):
+    """In 40 minutes after the start of a 2-hour shift, never out: closed at the end, 1 h 20 min → 1 h 30 min."""
     user, shift = on_shift
+    time_machine.move_to(shift.starts_at + timedelta(minutes=40), tick=False)
     attendance.check_in_for_review(user, shift.id, *PLACE)
     assert attendance.close_overdue(shift.ends_at + timedelta(minutes=1)) == 1
     record = db.session.scalar(select(Attendance))
     assert record.status == AttendanceStatus.PENDING and "auto_closed" in record.flags
     assert record.check_out_at == shift.ends_at
-    assert record.minutes_credited <= 120
+    assert record.minutes_credited == 90
 
 
 @pytest.mark.parametrize("minutes, credited", [(0, 0), (14, 0), (15, 30), (44, 30), (45, 60), (59, 60),
