@@ -1,4 +1,7 @@
-"""Run one function in many threads at the same moment, each with its own app context and DB session."""
+"""Run one function in many threads at the same moment, each with its own app context and DB session.
+
+Races belong on PostgreSQL (``tests.conftest.postgres_only``): there the threads' transactions really overlap.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from volunteer.extensions import db
 
 def race(app, work: Callable[[int], Any], count: int) -> list[Any]:
     """Call work(i) for i in range(count) from `count` threads released together; exceptions are returned."""
-    db.session.commit()  # the test's own transaction must not hold SQLite's write lock
+    db.session.commit()  # the test's own transaction must not hold a lock the threads need
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
 
@@ -31,5 +34,12 @@ def race(app, work: Callable[[int], Any], count: int) -> list[Any]:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    stuck = sum(thread.is_alive() for thread in threads)
+    assert stuck == 0, f"{stuck} of {count} threads still running after 120 s"
     db.session.expire_all()
     return results
+
+
+def kinds(results: list[Any]) -> list[str]:
+    """What each thread got, for an assertion message: the type name of a result or an exception."""
+    return sorted(type(r).__name__ for r in results)

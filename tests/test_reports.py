@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
@@ -88,13 +89,28 @@ def test_a_coordinator_cannot_export_another_team(app, client, login, two_teams,
     assert rows == [reports.EXPORT_COLUMNS["volunteers"]]
 
 
-def test_dashboard_figures(app, client, login, two_teams):
-    coordinator = two_teams[0]
+@pytest.fixture
+def mid_march(time_machine):
+    """The clock stopped on 16 March 2026, 10:00 in Hangzhou (list it before the fixtures that make data)."""
+    time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
+
+
+def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunteer, make_shift, time_machine):
+    coordinator, mine, other, ours = two_teams  # mine: 2 hours and 20 points approved in March, 100 points spent
+    make_volunteer("从没来过", teams=[ours])  # registered, never active
+    february = make_volunteer("二月来过", teams=[ours])  # active in February only
+    time_machine.move_to(datetime(2026, 2, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
+    shift = make_shift(team_=ours, hours=2, rate=10)
+    shifts.sign_up(february, shift.id)
+    attendance.approve_attendance(coordinator, attendance.record_manual(coordinator, shift.id, february.id).id)
+    time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     d = reports.dashboard(coordinator)
-    assert d.registered == 1 and d.active_this_month >= 0
-    assert d.hours_by_month[-1].value == 2 and d.points_issued_by_month[-1].value == 20
-    assert d.points_redeemed_by_month[-1].value == 100
-    assert d.top_teams == [("宝石社区", 2)]
+    assert d.registered == 3 and d.active_this_month == 1
+    months = ["2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
+    assert d.hours_by_month == [reports.MonthFigure(m, v) for m, v in zip(months, [0, 0, 0, 0, 2, 2])]
+    assert [f.value for f in d.points_issued_by_month] == [0, 0, 0, 0, 20, 20]
+    assert [f.value for f in d.points_redeemed_by_month] == [0, 0, 0, 0, 0, 100]
+    assert d.top_teams == [("宝石社区", 4)]
     login(coordinator)
     body = client.get("/admin/dashboard").get_data(as_text=True)
     assert "<svg" in body and "宝石社区" in body

@@ -1,16 +1,17 @@
-"""Ledger, stars, redemption, vouchers and expiry (service level), including races on SQLite and PostgreSQL."""
+"""Ledger, stars, redemption, vouchers and expiry (service level), and redemption races on PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from tests.concurrency import race
-from tests.conftest import both_databases
+from tests.concurrency import kinds, race
+from tests.conftest import postgres_only, sqlite_only
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, EntryKind, PointEntry, Reward, RewardStatus, User, Voucher, VoucherStatus
@@ -267,37 +268,87 @@ def test_points_never_expire_by_default(app, make_volunteer):
     assert points.expire_points(date(2026, 11, 22)) == 0 and balance(user) == 100
 
 
-# --- races ----------------------------------------------------------------------------------------------
+# --- races: on PostgreSQL only (see tests.conftest.postgres_only) ---------------------------------------
 
-@both_databases
+@postgres_only
 def test_racing_for_the_last_item_one_wins_and_nobody_loses_points(app, make_volunteer, make_reward):
+    """24 volunteers, one item left: one voucher, 23 "out of stock", nobody loses points.
+
+    Catches the stock taken by "read reward.stock, check it in Python, write stock - 1" instead of the
+    conditional UPDATE (``... WHERE stock > 0``): every racer reads 1 and every racer gets a voucher.
+    """
     racers = [make_volunteer(f"志愿者{i}", points=100) for i in range(24)]
     reward = make_reward(cost=100, stock=1)
     ids, reward_id = [u.id for u in racers], reward.id  # plain values: threads must not touch this session
     results = race(app, lambda i: rewards.redeem_reward(ids[i], reward_id, key()).id, len(ids))
-    won = [r for r in results if isinstance(r, int)]
-    lost = [r for r in results if isinstance(r, rewards.OutOfStockError)]
-    assert len(won) == 1 and len(lost) == 23, [type(r).__name__ for r in results]
+    assert Counter(kinds(results)) == {"int": 1, "OutOfStockError": 23}
     assert stock(reward) == 0
     assert sorted(balance(u) for u in racers) == [0] + [100] * 23
     assert ledger.find_mismatches() == []
 
 
-@both_databases
+@postgres_only
 def test_one_volunteer_racing_themselves_cannot_overspend(app, make_volunteer, make_reward):
+    """300 points, twenty 100-point redemptions at once: three vouchers, seventeen "not enough points".
+
+    Catches the balance debited by "read the balance, check it in Python, write balance - n" instead of the
+    conditional UPDATE (``... WHERE points_balance >= n``): the racers read 300 and all of them spend it.
+    """
     user, reward = make_volunteer(points=300), make_reward(cost=100, stock=None)
     user_id, reward_id = user.id, reward.id
     results = race(app, lambda i: rewards.redeem_reward(user_id, reward_id, key()).id, 20)
-    assert sum(isinstance(r, int) for r in results) == 3
-    assert sum(isinstance(r, ledger.InsufficientPointsError) for r in results) == 17
+    assert Counter(kinds(results)) == {"int": 3, "InsufficientPointsError": 17}
     assert balance(user) == 0 and ledger.find_mismatches() == []
+    assert db.session.scalar(select(func.count(Voucher.id))) == 3
 
 
-@both_databases
+@postgres_only
+def test_twenty_redemptions_at_once_respect_a_limit_of_one_per_30_days(app, make_volunteer, make_reward):
+    """One volunteer with points for ten, a reward limited to one per 30 days, twenty requests at once: one voucher.
+
+    Catches the limit counted before the volunteer's balance row is locked ("count my vouchers, check in Python,
+    then debit"): all twenty count zero before any of them commits. The count is safe only after the debit's
+    row lock, which queues the volunteer's own requests.
+    """
+    user = make_volunteer(points=1000)
+    reward = make_reward(cost=100, stock=50, per_volunteer_limit=1, limit_period_days=30)
+    user_id, reward_id = user.id, reward.id
+    results = race(app, lambda i: rewards.redeem_reward(user_id, reward_id, key()).id, 20)
+    assert Counter(kinds(results)) == {"int": 1, "LimitReachedError": 19}
+    assert db.session.scalar(select(func.count(Voucher.id))) == 1
+    assert balance(user) == 900 and stock(reward) == 49
+    assert ledger.find_mismatches() == []
+
+
+@postgres_only
 def test_the_same_form_submitted_twenty_times_at_once_issues_one_voucher(app, make_volunteer, make_reward):
+    """Twenty copies of one form (one idempotency key) at once: every request gets the same voucher.
+
+    Catches a "look the key up, then issue" check replacing the unique keys (ledger source key, voucher
+    idempotency key): all twenty look before any commits. Also catches the losers' IntegrityError escaping:
+    on PostgreSQL they wait for the winner's insert and must then answer with the winner's voucher.
+    """
     user, reward = make_volunteer(points=1000), make_reward(cost=100)
     form_key, user_id, reward_id = key(), user.id, reward.id
     results = race(app, lambda i: rewards.redeem_reward(user_id, reward_id, form_key).id, 20)
-    assert all(isinstance(r, int) for r in results), [repr(r) for r in results if not isinstance(r, int)]
+    assert Counter(kinds(results)) == {"int": 20}
     assert len(set(results)) == 1
     assert balance(user) == 900 and ledger.find_mismatches() == []
+
+
+@sqlite_only
+def test_on_sqlite_concurrent_writers_queue_rather_than_fail_with_database_is_locked(app, make_volunteer,
+                                                                                    make_reward):
+    """Not a race test: proves the SQLite engine set-up in volunteer/db.py.
+
+    BEGIN IMMEDIATE takes the write lock first, so twelve concurrent redemptions wait their turn (busy timeout)
+    and all succeed. With SQLite's default deferred BEGIN, a transaction that has read cannot upgrade to a writer
+    once another has written, and eleven of the twelve fail at once with "database is locked".
+    """
+    racers = [make_volunteer(f"志愿者{i}", points=100) for i in range(12)]
+    reward = make_reward(cost=100, stock=12)
+    ids, reward_id = [u.id for u in racers], reward.id
+    results = race(app, lambda i: rewards.redeem_reward(ids[i], reward_id, key()).id, len(ids))
+    assert Counter(kinds(results)) == {"int": 12}, [str(r) for r in results if not isinstance(r, int)]
+    assert stock(reward) == 0 and [balance(u) for u in racers] == [0] * 12
+    assert ledger.find_mismatches() == []

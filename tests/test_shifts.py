@@ -1,14 +1,15 @@
-"""Shifts, sign-up, waitlist, check-in/out, manual attendance and approval (service level)."""
+"""Shifts, sign-up, waitlist, check-in/out, manual attendance and approval (service level); races on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.concurrency import race
-from tests.conftest import both_databases
+from tests.concurrency import kinds, race
+from tests.conftest import postgres_only
 from tests.facekit import jpeg, obama_enrolment, obama_live
 from volunteer.db import utcnow
 from volunteer.errors import FieldErrors, PermissionDeniedError
@@ -177,8 +178,13 @@ def test_joinable_shifts_come_first(app, make_shift, make_volunteer):
     assert [r.shift.id for r in shifts.upcoming_for(user)] == [later.id, full.id]
 
 
-@both_databases
+@postgres_only
 def test_racing_for_the_last_place_one_gets_it_and_the_rest_queue_in_order(app, make_shift, make_volunteer):
+    """Twelve volunteers, one place: one confirmed, eleven on the waitlist at positions 1 to 11.
+
+    Catches the seat taken by "read confirmed_count, compare with the capacity in Python, write count + 1" instead
+    of the conditional UPDATE (``... WHERE confirmed_count < capacity``): every racer reads 0 and is confirmed.
+    """
     shift = make_shift(capacity=1)
     people = [make_volunteer(f"志愿者{i}") for i in range(12)]
     shift_id = shift.id
@@ -216,23 +222,30 @@ def _token(user):
     return face_id.issue_challenge(user.id).token
 
 
-def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coordinator):
+def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coordinator, time_machine):
+    """In 10 minutes after the start, out 1 h 40 min later: 1 h 30 min credited by the rounding rule, 15 points
+    at 10 points/hour, awarded once however often approval is pressed."""
     user, shift = on_shift
+    time_machine.move_to(shift.starts_at + timedelta(minutes=10), tick=False)
     result = attendance.check_in(user, shift.id, obama_live(trim=1), _token(user), *PLACE)
     assert result.ok, result.message
     record = db.session.scalar(select(Attendance))
     assert record.status == AttendanceStatus.OPEN and record.method == "face"
+    time_machine.move_to(shift.starts_at + timedelta(minutes=110), tick=False)
     out = attendance.check_out(user, shift.id, obama_live(trim=5), _token(user), *PLACE)
     assert out.ok, out.message
     db.session.refresh(record)
-    assert record.status == AttendanceStatus.PENDING
+    assert record.status == AttendanceStatus.PENDING and record.minutes_credited == 90
     coordinator = make_coordinator()
     attendance.approve_attendance(coordinator, record.id)
     with pytest.raises(attendance.AlreadyReviewedError):
         attendance.approve_attendance(coordinator, record.id)
     db.session.refresh(record)
-    assert record.points_awarded == attendance.points_for(record.minutes_credited, 10)
-    assert db.session.scalar(select(func.count(PointEntry.id)).where(PointEntry.kind == "shift_award")) <= 1
+    assert record.points_awarded == 15
+    assert db.session.scalars(select(PointEntry.amount).where(PointEntry.kind == "shift_award")).all() == [15]
+    assert db.session.scalars(select(HourEntry.minutes)).all() == [90]
+    assert db.session.execute(select(User.points_balance, User.service_minutes)
+                              .where(User.id == user.id)).one() == (15, 90)
     assert ledger.find_mismatches() == []
 
 
@@ -282,14 +295,16 @@ def test_waitlisted_volunteer_cannot_check_in(app, make_shift, make_volunteer):
         attendance.check_in_for_review(waiting, shift.id, None, None)
 
 
-def test_missing_check_out_is_closed_at_the_end_and_flagged(app, on_shift):
+def test_missing_check_out_is_closed_at_the_end_and_flagged(app, on_shift, time_machine):
+    """In 40 minutes after the start of a 2-hour shift, never out: closed at the end, 1 h 20 min → 1 h 30 min."""
     user, shift = on_shift
+    time_machine.move_to(shift.starts_at + timedelta(minutes=40), tick=False)
     attendance.check_in_for_review(user, shift.id, *PLACE)
     assert attendance.close_overdue(shift.ends_at + timedelta(minutes=1)) == 1
     record = db.session.scalar(select(Attendance))
     assert record.status == AttendanceStatus.PENDING and "auto_closed" in record.flags
     assert record.check_out_at == shift.ends_at
-    assert record.minutes_credited <= 120
+    assert record.minutes_credited == 90
 
 
 @pytest.mark.parametrize("minutes, credited", [(0, 0), (14, 0), (15, 30), (44, 30), (45, 60), (59, 60),
@@ -366,19 +381,77 @@ def test_bulk_approval_takes_only_clean_records(app, make_shift, make_volunteer,
     assert statuses == [AttendanceStatus.PENDING]
 
 
-@both_databases
-def test_two_coordinators_approving_at_once_credit_once(app, make_shift, make_volunteer, make_coordinator):
-    user, shift = make_volunteer(), make_shift(hours=2, rate=10)
+@pytest.fixture
+def pending_records(make_shift, make_volunteer, make_coordinator):
+    """Two coordinators of the team and eight records of a 2-hour shift at 10 points/hour, waiting for approval."""
+    shift = make_shift(hours=2, rate=10, capacity=10)
     first, second = make_coordinator("甲"), make_coordinator("乙")
-    shifts.sign_up(user, shift.id)
-    record_id = attendance.record_manual(first, shift.id, user.id).id
-    actor_ids = [first.id, second.id] * 4
+    records = []
+    for n in range(8):
+        user = make_volunteer(f"志愿者{n}")
+        shifts.sign_up(user, shift.id)
+        records.append((user.id, attendance.record_manual(first, shift.id, user.id).id))
+    return first.id, second.id, records
+
+
+def _balance_and_minutes(user_id: int) -> tuple[int, int]:
+    return tuple(db.session.execute(select(User.points_balance, User.service_minutes).where(User.id == user_id)).one())
+
+
+@postgres_only
+def test_two_coordinators_approving_at_once_credit_once(app, pending_records):
+    """Eight approvals of one record at once (two coordinators): one approval, seven "already reviewed", 20 points.
+
+    The approval's conditional UPDATE (``... WHERE status = 'pending'``) decides; the ledger's unique source key
+    ("attendance:<id>") backs it up, so a "read, check in Python, write" approval alone still credits once here
+    (the loser's IntegrityError becomes "already reviewed"); that regression is caught by
+    test_approving_and_rejecting_at_once_one_decision_stands. Without both, this test sees the points credited
+    several times.
+    """
+    first_id, second_id, records = pending_records
+    user_id, record_id = records[0]
+    actor_ids = [first_id, second_id] * 4
 
     def approve(i):
         return attendance.approve_attendance(db.session.get(User, actor_ids[i]), record_id).id
 
     results = race(app, approve, len(actor_ids))
-    assert sum(isinstance(r, int) for r in results) == 1
-    assert all(isinstance(r, (int, attendance.AlreadyReviewedError)) for r in results), results
-    assert db.session.scalar(select(User.points_balance).where(User.id == user.id)) == 20
+    assert Counter(kinds(results)) == {"int": 1, "AlreadyReviewedError": 7}
+    assert _balance_and_minutes(user_id) == (20, 120)
+    assert ledger.find_mismatches() == []
+
+
+@postgres_only
+def test_approving_and_rejecting_at_once_one_decision_stands(app, pending_records):
+    """Eight records, each approved by one coordinator at the moment another rejects it.
+
+    Per record one decision stands and the ledger agrees with it. Approved: 20 points and 2 hours credited, the
+    rejecter told "already reviewed (approved)". Rejected: nothing credited and the approver told "already
+    reviewed (rejected)" (or, when the approval committed before the rejection read the record, the rejection
+    reversed it). Catches either conditional status UPDATE replaced by "read the status, check it in Python,
+    write": a rejected record ends up approved and paid, or an approved one rejected with its points kept.
+    """
+    first_id, second_id, records = pending_records
+
+    def decide(i):
+        _, record_id = records[i // 2]
+        if i % 2:
+            return attendance.reject_attendance(db.session.get(User, second_id), record_id, "当天未到岗").status
+        return attendance.approve_attendance(db.session.get(User, first_id), record_id).status
+
+    results = race(app, decide, 2 * len(records))
+    for n, (user_id, record_id) in enumerate(records):
+        approver, rejecter = results[2 * n], results[2 * n + 1]
+        record = db.session.get(Attendance, record_id)
+        if record.status == AttendanceStatus.APPROVED:
+            assert approver == AttendanceStatus.APPROVED, approver
+            assert isinstance(rejecter, attendance.AlreadyReviewedError), rejecter
+            assert rejecter.text == "This record was already reviewed (approved)."
+            assert _balance_and_minutes(user_id) == (20, 120) and record.reject_reason == ""
+        else:
+            assert record.status == AttendanceStatus.REJECTED and rejecter == AttendanceStatus.REJECTED, rejecter
+            if approver != AttendanceStatus.APPROVED:  # the rejection came first; else it reversed the approval
+                assert isinstance(approver, attendance.AlreadyReviewedError), approver
+                assert approver.text == "This record was already reviewed (rejected)."
+            assert _balance_and_minutes(user_id) == (0, 0)
     assert ledger.find_mismatches() == []

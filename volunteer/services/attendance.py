@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from volunteer.db import utcnow
-from volunteer.errors import DomainError, FieldErrors, InvalidStateError, NotFoundError
+from volunteer.errors import DomainError, FieldErrors, NotFoundError
 from volunteer.extensions import db
 from volunteer.localtime import format_local
 from volunteer.models import (
@@ -415,9 +415,10 @@ def reject_attendance(actor: User, attendance_id: int, reason: str) -> Attendanc
         update(Attendance).where(Attendance.id == attendance.id, Attendance.status == was)
         .values(status=AttendanceStatus.REJECTED, reject_reason=reason, reviewed_by_id=actor.id,
                 reviewed_at=utcnow()).execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+    if changed != 1:  # another coordinator decided first
         db.session.rollback()
-        raise InvalidStateError()
+        db.session.refresh(attendance)
+        raise AlreadyReviewedError(status=status_label(attendance.status))
     if was == AttendanceStatus.APPROVED:
         try:
             if attendance.points_awarded:
