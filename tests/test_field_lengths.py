@@ -143,3 +143,24 @@ def test_a_forged_redeem_key_is_refused_with_a_message(client, login, make_volun
     response = client.post(f"/volunteer/rewards/{reward.id}/redeem", data={"key": key}, follow_redirects=True)
     assert "This form has expired. Please reload the page and try again." in response.get_data(as_text=True)
     assert db.session.get(User, user.id).points_balance == 500
+
+
+@pytest.mark.parametrize("path, field, limit, extra", [
+    ("/admin/teams", "name", 100, {"kind": "district"}),
+    ("/admin/merchants", "name", 100, {}),
+    ("/admin/merchants", "address", 200, {"name": "灵隐景区"}),
+    ("/admin/users", "name", 50, {"mobile": "13712345600", "password": "Qiantang-River-9", "role": "admin"}),
+])
+def test_admin_text_fields(client, login, make_admin, path, field, limit, extra):
+    from volunteer.models import Merchant, Team
+
+    login(make_admin())
+    client.post("/language/en")
+    counts = lambda: [db.session.scalar(select(func.count(m.id))) for m in (Team, Merchant, User)]  # noqa: E731
+    before = counts()
+    too_long = client.post(path, data={**extra, field: "名" * (limit + 1)})
+    assert too_long.status_code == 400 and f"At most {limit} characters." in too_long.get_data(as_text=True)
+    assert f'value="{"名" * (limit + 1)}"' in too_long.get_data(as_text=True)  # what was typed is kept
+    assert counts() == before
+    assert client.post(path, data={**extra, field: "名" * limit}).status_code == 302
+    assert counts() != before

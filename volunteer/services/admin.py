@@ -11,16 +11,19 @@ from volunteer.errors import FieldErrors
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, Merchant, User
 from volunteer.services import audit
+from volunteer.services.text import clean_text
 from volunteer.services.accounts import require_admin
 
 
 def create_merchant(actor: User, name: str, address: str) -> Merchant:
     """An admin adds a merchant (sponsor)."""
     require_admin(actor)
-    name = (name or "").strip()
-    if not name:
-        raise FieldErrors({"name": _l("Please enter a name.")})
-    merchant = Merchant(name=name[:100], address=(address or "").strip()[:200])
+    errors: dict = {}
+    name = clean_text(errors, "name", name, Merchant.name, required=_l("Please enter a name."))
+    address = clean_text(errors, "address", address, Merchant.address)
+    if errors:
+        raise FieldErrors(errors)
+    merchant = Merchant(name=name, address=address)
     db.session.add(merchant)
     try:
         db.session.flush()

@@ -9,6 +9,7 @@ from volunteer.errors import FieldErrors, PermissionDeniedError
 from volunteer.extensions import db
 from volunteer.models import Role, Team, TeamKind, User, team_coordinators
 from volunteer.services import audit
+from volunteer.services.text import clean_text
 from volunteer.services.accounts import require_admin
 
 CHILD_KIND = {TeamKind.DISTRICT: TeamKind.STREET, TeamKind.STREET: TeamKind.COMMUNITY,
@@ -28,16 +29,14 @@ def add_team(name: str, kind: TeamKind, parent: Team | None) -> Team:
 def create_team(actor: User, name: str, kind: str, parent_id: int | None) -> Team:
     """An admin adds a team; a child's level must sit directly under its parent's."""
     require_admin(actor)
-    name = (name or "").strip()
     errors: dict = {}
+    name = clean_text(errors, "name", name, Team.name, required=_l("Please enter a name."))
     parent = db.session.get(Team, parent_id) if parent_id else None
     try:
         kind_value = TeamKind(kind)
     except ValueError:
         kind_value = None
         errors["kind"] = _l("Choose a level.")
-    if not name:
-        errors["name"] = _l("Please enter a name.")
     if parent_id and parent is None:
         errors["parent"] = _l("Unknown team.")
     elif kind_value is not None:

@@ -81,7 +81,8 @@ def team_tree():
         else:
             flash(_("Team added."), "success")
             return redirect(url_for("admin.team_tree"))
-    return render_template("admin/teams.html", teams=teams.team_choices(), kinds=list(TeamKind), errors=errors), \
+    return render_template("admin/teams.html", teams=teams.team_choices(), kinds=list(TeamKind), errors=errors,
+                           form=request.form), \
         400 if errors else 200
 
 
@@ -98,7 +99,8 @@ def merchant_list():
         else:
             flash(_("Merchant added."), "success")
             return redirect(url_for("admin.merchant_list"))
-    return render_template("admin/merchants.html", merchants=admin.merchants(), errors=errors), \
+    return render_template("admin/merchants.html", merchants=admin.merchants(), errors=errors,
+                           form=request.form), \
         400 if errors else 200
 
 
