@@ -44,6 +44,13 @@ class FieldErrors(DomainError):
         return {name: str(msg) for name, msg in self.fields.items()}
 
 
+class NulCharacterError(DomainError):
+    """A NUL character: nobody types one, no database column can keep one (PostgreSQL refuses it)."""
+
+    message = _l("The request contains an invisible character that cannot be stored. Please check what you typed.")
+    status_code = 400
+
+
 class NotFoundError(DomainError):
     message = _l("Not found.")
     status_code = 404

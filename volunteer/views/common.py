@@ -13,7 +13,7 @@ from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import IntegerConverter
 
-from volunteer.errors import DomainError
+from volunteer.errors import DomainError, NulCharacterError
 from volunteer.extensions import limiter, login_manager
 from volunteer.models import Role, User
 
@@ -140,6 +140,13 @@ def install_request_hooks(app: Flask) -> None:
     @app.before_request
     def remember_start() -> None:
         g.request_started = time.perf_counter()
+
+    @app.before_request
+    def refuse_nul() -> None:
+        """Fields get their own messages for other control characters; a NUL anywhere ends the request here."""
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                         for key, value in request.values.items(multi=True)):
+            raise NulCharacterError()
 
 
 def star_text(stars: int) -> str:
