@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.extensions import form_key, limiter
 from volunteer.services import accounts, teams
-from volunteer.views.common import form_int
+from volunteer.views.common import form_int, safe_target
 
 bp = Blueprint("auth", __name__)
 
@@ -42,10 +42,7 @@ def login():
         session.clear()  # a fresh session at login: nothing from before survives
         login_user(user)
         session["locale"] = user.locale
-        next_url = request.args.get("next", "")
-        if not next_url.startswith("/") or next_url.startswith("//"):
-            next_url = url_for("main.home")
-        return redirect(next_url)
+        return redirect(safe_target(request.args.get("next")))
     return render_template("auth/login.html", error=None, mobile="")
 
 
@@ -91,8 +88,7 @@ def set_language(code: str):
     session["locale"] = code
     if current_user.is_authenticated:
         accounts.set_locale(current_user.id, code)
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("main.home"))
+    return redirect(safe_target(request.form.get("next")))
 
 
 @bp.route("/password", methods=["GET", "POST"])
