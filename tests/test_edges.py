@@ -117,3 +117,78 @@ def test_adjust_points_goes_back_only_within_the_site(coordinator_client, back):
     response = client.post(f"/coordinator/volunteers/{volunteer.id}/adjust",
                            data={"amount": "5", "reason": "补录", "back": "/coordinator/approvals"})
     assert response.headers["Location"] == "/coordinator/approvals"
+
+
+# --- behind a proxy -----------------------------------------------------------------------------------------
+
+def _fail_login(client, mobile: str, environ: dict, forwarded_for: str | None = None):
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post("/login", data={"mobile": mobile, "password": "wrong-wrong"}, environ_base=environ,
+                       headers=headers)
+
+
+@pytest.mark.app_config(PROXY_HOPS=1, LOGIN_LIMIT_PER_IP="3 per 15 minutes")
+def test_behind_a_proxy_the_address_limit_counts_each_client_not_the_proxy(client, make_volunteer):
+    user = make_volunteer()
+    for n in range(3):
+        assert _fail_login(client, f"1380000000{n}", PROXY, "203.0.113.5").status_code == 401
+    assert _fail_login(client, "13800000009", PROXY, "203.0.113.5").status_code == 429
+    # a client that adds its own X-Forwarded-For cannot pose as another: the proxy appends the real address
+    assert _fail_login(client, "13800000009", PROXY, "192.0.2.1, 203.0.113.5").status_code == 429
+    signed_in = client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}, environ_base=PROXY,
+                            headers={"X-Forwarded-For": "198.51.100.7"})
+    assert signed_in.status_code == 302
+
+
+@pytest.mark.app_config(LOGIN_LIMIT_PER_IP="3 per 15 minutes")
+def test_without_a_proxy_a_forged_forwarded_header_changes_nothing(client):
+    for n in range(3):
+        assert _fail_login(client, f"1380000000{n}", ATTACKER, f"192.0.2.{n}").status_code == 401
+    assert _fail_login(client, "13800000009", ATTACKER, "192.0.2.99").status_code == 429
+
+
+@pytest.mark.app_config(PROXY_HOPS=1)
+def test_behind_a_proxy_the_app_sees_the_browser_s_address_and_scheme(app, client):
+    from flask import request, url_for
+
+    @app.route("/_seen")
+    def seen():
+        return f"{request.remote_addr} {url_for('main.home', _external=True)}"
+
+    response = client.get("/_seen", environ_base=PROXY,
+                          headers={"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"})
+    assert response.get_data(as_text=True) == "198.51.100.7 https://localhost/home"
+
+
+# --- lockout without denial of service -------------------------------------------------------------------------
+
+def test_a_stranger_cannot_lock_the_owner_out(client, make_volunteer):
+    user = make_volunteer()
+    client.post("/language/en")
+    for _ in range(5):
+        assert _fail_login(client, user.mobile, ATTACKER).status_code == 401
+    blocked = client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}, environ_base=ATTACKER)
+    assert blocked.status_code == 429 and "Please try again in 15 minutes" in blocked.get_data(as_text=True)
+    owner = client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}, environ_base=OWNER)
+    assert owner.status_code == 302 and owner.headers["Location"] == "/home"
+
+
+@pytest.mark.app_config(LOGIN_LIMIT_PER_ACCOUNT="8 per day")
+def test_guessing_from_many_addresses_meets_the_account_ceiling(client, make_volunteer):
+    user = make_volunteer()
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        for _ in range(5):
+            assert _fail_login(client, user.mobile, ATTACKER).status_code == 401
+        assert _fail_login(client, user.mobile, ATTACKER).status_code == 429
+        clock.shift(timedelta(minutes=16))  # the address may try again, the account's day still counts
+        for _ in range(2):
+            assert _fail_login(client, user.mobile, ATTACKER).status_code == 401
+        assert _fail_login(client, user.mobile, {"REMOTE_ADDR": "192.0.2.77"}).status_code == 401
+        # eight failures today, from two addresses: now nobody gets in until tomorrow, not even the owner
+        owner = client.post("/login", data={"mobile": user.mobile, "password": PASSWORD}, environ_base=OWNER)
+        assert owner.status_code == 429
+
+
+def test_the_account_ceiling_is_higher_and_slower_than_the_address_limit(app):
+    assert app.config["LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS"] == "5 per 15 minutes"
+    assert app.config["LOGIN_LIMIT_PER_ACCOUNT"] == "50 per day"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from volunteer.errors import DomainError, FieldErrors
-from volunteer.extensions import form_key, limiter
+from volunteer.extensions import client_address, form_key, limiter
 from volunteer.services import accounts, teams
 from volunteer.views.common import form_int, safe_target
 
@@ -18,18 +20,25 @@ def _failed_login(response) -> bool:
     return response.status_code == 401
 
 
-def _account_limit() -> str:
-    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+def _config(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
 
 
-def _ip_limit() -> str:
-    return current_app.config["LOGIN_LIMIT_PER_IP"]
+_account = form_key("mobile", accounts.normalise_mobile)
 
 
+def _account_at_address() -> str:
+    return f"{_account()}@{client_address()}"
+
+
+# Failed logins only. The tight limit is per account *and* address, so a stranger's failures lock out the
+# stranger, not the owner signing in from elsewhere; the account's own, higher ceiling caps guessing spread
+# over many addresses; the per-address limit caps one address trying many accounts.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_account_limit, key_func=form_key("mobile", accounts.normalise_mobile), methods=["POST"],
+@limiter.limit(_config("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS"), key_func=_account_at_address, methods=["POST"],
                deduct_when=_failed_login)
-@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_config("LOGIN_LIMIT_PER_ACCOUNT"), key_func=_account, methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_config("LOGIN_LIMIT_PER_IP"), methods=["POST"], deduct_when=_failed_login)
 def login():
     """Sign in with mobile number and password."""
     if current_user.is_authenticated:
