@@ -22,6 +22,10 @@ def _register(page, base: str, team_name: str) -> None:
     page.fill("#f-password", "Xihu-patrol-77")
     page.fill("#f-confirm", "Xihu-patrol-77")
     page.click("button[type=submit].btn-wide")
+    page.wait_for_url(base + "/login")  # the same answer for a new and a registered number: now sign in
+    assert page.input_value("#f-mobile") == "13812345678"
+    page.fill("#f-password", "Xihu-patrol-77")
+    page.click("button[type=submit].btn-wide")
     page.wait_for_url(base + "/home")
 
 
@@ -81,3 +85,4 @@ def test_camera_verification_with_liveness_switched_off(live_server, browser_fac
     page.click("[data-start]")
     page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
     assert page.get_attribute(".camera-box", "data-result") == "ok", page.inner_text(".status-text")
+

@@ -192,3 +192,63 @@ def test_guessing_from_many_addresses_meets_the_account_ceiling(client, make_vol
 def test_the_account_ceiling_is_higher_and_slower_than_the_address_limit(app):
     assert app.config["LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS"] == "5 per 15 minutes"
     assert app.config["LOGIN_LIMIT_PER_ACCOUNT"] == "50 per day"
+
+
+# --- registration -------------------------------------------------------------------------------------------
+
+GOOD = {"name": "周丽华", "password": "Xihu-patrol-77", "confirm": "Xihu-patrol-77"}
+
+
+def _register(app, mobile: str, team, **changes):
+    browser = app.test_client()
+    browser.post("/language/en")
+    response = browser.post("/register", data={**GOOD, "mobile": mobile, "team_id": team.id, **changes})
+    page = browser.get(response.headers["Location"]) if response.status_code == 302 else response
+    return response, re.sub(r'name="csrf_token" value="[^"]*"', "", page.get_data(as_text=True))
+
+
+def test_registration_answers_alike_for_new_and_registered_mobiles(app, team, make_volunteer):
+    existing = make_volunteer()
+    new, new_page = _register(app, "13812345678", team)
+    known, known_page = _register(app, existing.mobile, team)
+    assert new.status_code == known.status_code == 302
+    assert new.headers["Location"] == known.headers["Location"] == "/login"
+    message = "Thank you. If this mobile number was new, your account is ready: please sign in."
+    assert message in new_page and message in known_page
+    assert "already registered. Please sign in instead" not in known_page
+    assert new_page.replace("13812345678", existing.mobile) == known_page
+    # the new account works; the existing one is untouched (its password still the owner's)
+    assert db.session.scalar(select(func.count(User.id)).where(User.mobile == existing.mobile)) == 1
+    owner = app.test_client()
+    assert owner.post("/login", data={"mobile": existing.mobile, "password": GOOD["password"]}).status_code == 401
+    assert owner.post("/login", data={"mobile": existing.mobile, "password": PASSWORD}).status_code == 302
+    assert owner.post("/login", data={"mobile": "13812345678", "password": GOOD["password"]}).status_code == 302
+
+
+def test_a_form_with_mistakes_says_nothing_about_the_mobile(app, team, make_volunteer):
+    existing = make_volunteer()
+    new, new_page = _register(app, "13812345678", team, confirm="Something-else-1")
+    known, known_page = _register(app, existing.mobile, team, confirm="Something-else-1")
+    assert new.status_code == known.status_code == 400
+    assert "The two passwords are not the same." in known_page and 'id="e-mobile"' not in known_page
+    assert new_page.replace("13812345678", existing.mobile) == known_page
+
+
+def test_registration_is_rate_limited_per_address(app, team):
+    for n in range(10):
+        response, _ = _register(app, f"1381234{n:04d}", team)
+        assert response.status_code == 302
+    response, page = _register(app, "13812349999", team)
+    assert response.status_code == 429 and "Please try again in" in page
+    elsewhere = app.test_client().post("/register", data={**GOOD, "mobile": "13812349999", "team_id": team.id},
+                                       environ_base=OWNER)
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.app_config(REGISTER_LIMIT_PER_IP="2 per hour")
+def test_forms_sent_back_with_mistakes_do_not_use_up_the_limit(app, team):
+    for _ in range(4):
+        assert _register(app, "13812345678", team, password="short")[0].status_code == 400
+    assert _register(app, "13812345678", team)[0].status_code == 302
+    assert _register(app, "13812345679", team)[0].status_code == 302
+    assert _register(app, "13812345670", team)[0].status_code == 429

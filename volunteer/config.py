@@ -48,6 +48,8 @@ class Config:
     #: failed logins into one account from all addresses together: the ceiling for guessing spread over many
     LOGIN_LIMIT_PER_ACCOUNT = "50 per day"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    #: registrations completed from one address (forms sent back with field errors do not count)
+    REGISTER_LIMIT_PER_IP = "10 per hour"
     #: how many proxies in front of the app set X-Forwarded-For/-Proto (1 behind one nginx); 0 trusts none
     PROXY_HOPS = 0
     VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"

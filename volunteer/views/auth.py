@@ -52,7 +52,7 @@ def login():
         login_user(user)
         session["locale"] = user.locale
         return redirect(safe_target(request.args.get("next")))
-    return render_template("auth/login.html", error=None, mobile="")
+    return render_template("auth/login.html", error=None, mobile=session.get("registered_mobile", ""))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -66,25 +66,37 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _completed(response) -> bool:
+    return response.status_code == 302
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_config("REGISTER_LIMIT_PER_IP"), methods=["POST"], deduct_when=_completed)
 def register():
-    """A volunteer creates their own account."""
+    """A volunteer creates their own account, then signs in.
+
+    A mobile number that is already registered gets the same answer as a new one (no account is touched), so the
+    form cannot be used to find out who volunteers here; the sign-in page then tells the two cases apart only for
+    whoever knows the password.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = request.form
     errors: dict = {}
     if request.method == "POST":
         try:
-            user = accounts.register_volunteer(form.get("name", ""), form.get("mobile", ""),
-                                               form.get("password", ""), form.get("confirm", ""),
-                                               form_int("team_id"), session.get("locale", "zh_CN"))
+            accounts.register_volunteer(form.get("name", ""), form.get("mobile", ""), form.get("password", ""),
+                                        form.get("confirm", ""), form_int("team_id"), session.get("locale", "zh_CN"))
         except FieldErrors as exc:
             errors = exc.texts()
-        else:
-            session.clear()
-            login_user(user)
-            flash(_("Welcome! Your account is ready."), "success")
-            return redirect(url_for("main.home"))
+        except accounts.AlreadyRegisteredError:
+            pass  # answered exactly like a new registration
+        if not errors:
+            session["registered_mobile"] = accounts.normalise_mobile(form.get("mobile", ""))
+            flash(_("Thank you. If this mobile number was new, your account is ready: please sign in. If it was "
+                    "already registered, sign in with your existing password (your coordinator can reset a "
+                    "forgotten one)."), "success")
+            return redirect(url_for("auth.login"))
     status = 400 if errors else 200
     return render_template("auth/register.html", errors=errors, form=form, teams=teams.team_choices()), status
 
