@@ -252,3 +252,30 @@ def test_forms_sent_back_with_mistakes_do_not_use_up_the_limit(app, team):
     assert _register(app, "13812345678", team)[0].status_code == 302
     assert _register(app, "13812345679", team)[0].status_code == 302
     assert _register(app, "13812345670", team)[0].status_code == 429
+
+
+# --- till guessing ------------------------------------------------------------------------------------------
+
+@pytest.mark.app_config(VOUCHER_LOOKUP_LIMIT="3 per 10 minutes")
+def test_one_guessing_budget_across_the_three_code_routes(client, login, make_staff):
+    login(make_staff())
+    assert client.post("/merchant/", data={"code": "GUESS000000000000001"}).status_code == 404
+    assert client.get("/merchant/v/GUESS000000000000002").status_code == 404
+    assert client.post("/merchant/v/GUESS000000000000003/redeem").status_code == 404
+    assert client.get("/merchant/v/GUESS000000000000004").status_code == 429
+    assert client.post("/merchant/", data={"code": "GUESS000000000000005"}).status_code == 429
+
+
+@pytest.mark.app_config(VOUCHER_LOOKUP_LIMIT="3 per 10 minutes")
+def test_signing_in_again_does_not_reset_the_budget(client, login, make_staff):
+    staff = make_staff()
+    login(staff)
+    for n in range(3):
+        assert client.post("/merchant/", data={"code": f"GUESS{n:015d}"}).status_code == 404
+    client.post("/logout")
+    login(staff)
+    assert client.post("/merchant/", data={"code": "GUESS999999999999999"}).status_code == 429
+    colleague = make_staff(merchant=staff.merchant, name="另一位店员")
+    client.post("/logout")
+    login(colleague)  # each staff account has its own budget
+    assert client.post("/merchant/", data={"code": "GUESS999999999999999"}).status_code == 404

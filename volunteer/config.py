@@ -52,6 +52,7 @@ class Config:
     REGISTER_LIMIT_PER_IP = "10 per hour"
     #: how many proxies in front of the app set X-Forwarded-For/-Proto (1 behind one nginx); 0 trusts none
     PROXY_HOPS = 0
+    #: unknown voucher codes per staff account, across the lookup, QR and redeem routes together
     VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"
     FACE_VERIFY_LIMIT = "10 per 10 minutes"
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # a burst of frames; each image is limited to 5 MB by the face adapter
