@@ -279,3 +279,77 @@ def test_signing_in_again_does_not_reset_the_budget(client, login, make_staff):
     client.post("/logout")
     login(colleague)  # each staff account has its own budget
     assert client.post("/merchant/", data={"code": "GUESS999999999999999"}).status_code == 404
+
+
+# --- caching, HSTS, status codes, unapproved rewards ------------------------------------------------------------
+
+def test_signed_in_pages_and_downloads_are_not_stored(client, login, make_staff):
+    assert "no-store" not in client.get("/login").headers.get("Cache-Control", "")
+    login(make_staff())
+    assert client.get("/merchant/history").headers["Cache-Control"] == "no-store"
+    csv = client.get("/merchant/settlement.csv")
+    assert csv.status_code == 200 and csv.headers["Cache-Control"] == "no-store"
+    static = client.get("/static/js/camera.js")
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+    static.close()
+
+
+def test_the_certificate_download_is_not_stored(client, login, make_volunteer):
+    login(make_volunteer())
+    response = client.get("/volunteer/certificate.pdf")
+    assert response.mimetype == "application/pdf" and response.headers["Cache-Control"] == "no-store"
+
+
+def test_hsts_only_with_secure_cookies(app_factory):
+    assert "Strict-Transport-Security" not in app_factory().test_client().get("/login").headers
+    secure = app_factory(SESSION_COOKIE_SECURE=True).test_client().get("/login")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+@pytest.fixture
+def enrolled(client, login, make_volunteer):
+    """A volunteer with consent and a (never decrypted) template: a forged challenge fails before matching."""
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    db.session.add(FaceTemplate(user_id=user.id, model_name="test", model_version="1", ciphertext=b"unused"))
+    db.session.commit()
+    login(user)
+    client.post("/language/en")
+    return client, user
+
+
+JSON = {"Accept": "application/json"}
+
+
+def test_a_refused_verification_is_a_4xx_with_its_message(enrolled):
+    client, _ = enrolled
+    response = client.post("/faces/verify", data={"token": "forged"}, headers=JSON)
+    assert response.status_code == 422
+    assert response.json["ok"] is False and response.json["reason"] == "challenge_invalid"
+    assert response.json["message"]
+
+
+def test_a_refused_check_in_is_a_4xx_with_its_message(enrolled, make_shift):
+    client, user = enrolled
+    shift = make_shift()
+    shifts.sign_up(user, shift.id)
+    shift.starts_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    response = client.post(f"/volunteer/shifts/{shift.id}/check-in", data={"token": "forged"}, headers=JSON)
+    assert response.status_code == 422
+    assert response.json["ok"] is False and response.json["message"] and response.json["next"] is None
+
+
+@pytest.mark.parametrize("status", [RewardStatus.PROPOSED, RewardStatus.RETIRED])
+def test_volunteers_cannot_open_or_redeem_a_reward_that_is_not_active(client, login, make_volunteer, make_reward,
+                                                                     status):
+    user = make_volunteer(points=500)
+    hidden = make_reward(cost=10, title="商户提议的奖励", status=status)
+    login(user)
+    page = client.get(f"/volunteer/rewards/{hidden.id}")
+    assert page.status_code == 404 and "商户提议的奖励" not in page.get_data(as_text=True)
+    client.post(f"/volunteer/rewards/{hidden.id}/redeem", data={"key": "k" * 32})
+    assert db.session.scalar(select(func.count(Voucher.id))) == 0
+    assert db.session.get(User, user.id).points_balance == 500
+    shown = make_reward(cost=10, title="北山街停车月卡")
+    assert client.get(f"/volunteer/rewards/{shown.id}").status_code == 200

@@ -143,6 +143,12 @@ def install_request_hooks(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
             "script-src 'self'; frame-ancestors 'none'",
         )
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # a signed-in page or a download is somebody's data: no shared or back-button cache may keep it
+        download = "attachment" in response.headers.get("Content-Disposition", "")
+        if request.endpoint != "static" and (download or "_user_id" in session):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.before_request
