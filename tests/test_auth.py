@@ -18,13 +18,15 @@ def _users() -> int:
     return db.session.scalar(select(func.count(User.id)))
 
 
-def test_register_creates_a_volunteer_and_signs_in(client, team):
+def test_register_creates_a_volunteer_who_then_signs_in(client, team):
     response = client.post("/register", data={**GOOD, "team_id": team.id})
-    assert response.status_code == 302
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
     user = db.session.scalar(select(User).where(User.mobile == "13812345678"))
     assert user.name == "周丽华" and user.teams == [team] and user.role == "volunteer"
     assert user.password_hash != GOOD["password"]
-    assert client.get("/home").status_code == 200
+    assert 'value="13812345678"' in client.get("/login").get_data(as_text=True)  # the number is filled in
+    assert client.post("/login", data={"mobile": "13812345678", "password": GOOD["password"]}).status_code == 302
+    assert "周丽华" in client.get("/home").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -57,11 +59,19 @@ def test_register_without_team_is_refused(client, team):
     assert "Please choose your team." in response.get_data(as_text=True) and _users() == 0
 
 
-def test_duplicate_mobile_is_refused(app, team, make_volunteer):
+def test_duplicate_mobile_is_refused_and_the_account_left_alone(app, team, make_volunteer):
+    existing = make_volunteer()
+    before = existing.password_hash
+    with pytest.raises(accounts.AlreadyRegisteredError):
+        accounts.register_volunteer("某人", existing.mobile, "Good-pass-123", "Good-pass-123", team.id)
+    assert _users() == 1 and db.session.get(User, existing.id).password_hash == before
+
+
+def test_a_duplicate_mobile_is_only_reported_when_every_other_field_is_right(app, team, make_volunteer):
     existing = make_volunteer()
     with pytest.raises(FieldErrors) as info:
-        accounts.register_volunteer("某人", existing.mobile, "Good-pass-123", "Good-pass-123", team.id)
-    assert "mobile" in info.value.fields
+        accounts.register_volunteer("某人", existing.mobile, "short", "short", team.id)
+    assert set(info.value.fields) == {"password"}
 
 
 def test_mobile_is_normalised(app, team):

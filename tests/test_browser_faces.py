@@ -22,6 +22,10 @@ def _register(page, base: str, team_name: str) -> None:
     page.fill("#f-password", "Xihu-patrol-77")
     page.fill("#f-confirm", "Xihu-patrol-77")
     page.click("button[type=submit].btn-wide")
+    page.wait_for_url(base + "/login")  # the same answer for a new and a registered number: now sign in
+    assert page.input_value("#f-mobile") == "13812345678"
+    page.fill("#f-password", "Xihu-patrol-77")
+    page.click("button[type=submit].btn-wide")
     page.wait_for_url(base + "/home")
 
 
@@ -81,3 +85,30 @@ def test_camera_verification_with_liveness_switched_off(live_server, browser_fac
     page.click("[data-start]")
     page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
     assert page.get_attribute(".camera-box", "data-result") == "ok", page.inner_text(".status-text")
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True, FACE_LIVENESS=False)
+def test_the_camera_page_shows_why_a_verification_was_refused(live_server, browser_factory, make_volunteer):
+    """The server answers a refusal with 422 and a JSON message; the page says it and offers a retry."""
+    from volunteer.services import face_id
+    from tests.facekit import obama_enrolment
+    from tests.conftest import PASSWORD
+
+    user = make_volunteer()
+    face_id.give_consent(user.id)
+    face_id.enrol(user.id, obama_enrolment())
+    db.session.commit()
+    browser = browser_factory(camera_photo=image("biden.jpg"))
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(live_server.url + "/login")
+    page.fill("#f-mobile", user.mobile)
+    page.fill("#f-password", PASSWORD)
+    page.click("button[type=submit].btn-wide")
+    page.goto(live_server.url + "/faces/verify")
+    with page.expect_response(lambda r: r.url.endswith("/faces/verify") and r.request.method == "POST") as answer:
+        page.click("[data-start]")
+    assert answer.value.status == 422
+    page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
+    assert page.get_attribute(".camera-box", "data-result") == "failed"
+    assert page.inner_text(".status-text") == "与录入的人脸不是同一个人。"
+    assert page.is_visible("[data-retry]")

@@ -29,6 +29,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.update(config_module.load(instance_path, config))
+    if app.config["PROXY_HOPS"] > 0:  # the client's address and scheme come from the proxy's headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     import volunteer.models  # noqa: F401  (register every table on the metadata)
 

@@ -43,8 +43,16 @@ class Config:
     FACE_KEY: str | None = None  # Fernet key for face templates; default generated into instance/
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+    #: failed logins into one account from one address; the owner elsewhere is not locked out by a stranger
+    LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS = "5 per 15 minutes"
+    #: failed logins into one account from all addresses together: the ceiling for guessing spread over many
+    LOGIN_LIMIT_PER_ACCOUNT = "50 per day"
     LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+    #: registrations completed from one address (forms sent back with field errors do not count)
+    REGISTER_LIMIT_PER_IP = "10 per hour"
+    #: how many proxies in front of the app set X-Forwarded-For/-Proto (1 behind one nginx); 0 trusts none
+    PROXY_HOPS = 0
+    #: unknown voucher codes per staff account, across the lookup, QR and redeem routes together
     VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"
     FACE_VERIFY_LIMIT = "10 per 10 minutes"
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # a burst of frames; each image is limited to 5 MB by the face adapter

@@ -48,7 +48,10 @@
     say(text.sending);
     return fetch(box.dataset.action, {
       method: "POST", body: form, credentials: "same-origin", headers: { "Accept": "application/json" }
-    }).then(function (r) { return r.json(); });
+    }).then(function (r) {
+      // a refusal comes as 422 (429 for too many attempts, 413 too large ...) with the same JSON and its message
+      return r.json().then(function (result) { result.ok = r.ok && result.ok === true; return result; });
+    });
   }
 
   function newChallenge() {
@@ -56,7 +59,13 @@
     form.append("csrf_token", csrf);
     return fetch(box.dataset.challengeUrl, {
       method: "POST", body: form, credentials: "same-origin", headers: { "Accept": "application/json" }
-    }).then(function (r) { return r.json(); }).then(function (c) { challenge = c; return c; });
+    }).then(function (r) {
+      return r.json().then(function (c) {
+        if (!r.ok) { return Promise.reject(c); }
+        challenge = c;
+        return c;
+      });
+    });
   }
 
   function runEnrol() {
@@ -129,7 +138,7 @@
 
   retryButton.addEventListener("click", function () {
     var again = box.dataset.mode === "verify" && challenge ? newChallenge() : Promise.resolve();
-    again.then(run);
+    again.then(run, function (problem) { say((problem && problem.message) || text.network); });
   });
 
   if (box.dataset.geo) {  // fill the fallback and review forms too

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
@@ -38,6 +39,13 @@ def require_admin(actor: User) -> None:
         raise PermissionDeniedError()
 
 
+class AlreadyRegisteredError(DomainError):
+    """Self-registration with a mobile number that has an account; the view answers as for a new one."""
+
+    message = _l("This mobile number is already registered. Please sign in instead.")
+    status_code = 409
+
+
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
     path = Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
@@ -63,31 +71,49 @@ def _check_password(password: str, confirm: str | None, errors: dict) -> None:
         errors["confirm"] = _l("The two passwords are not the same.")
 
 
-def _validate_person(name: str, mobile: str, password: str, confirm: str | None) -> dict:
+def _mobile_taken(mobile: str) -> bool:
+    return db.session.scalar(select(User.id).where(User.mobile == mobile)) is not None
+
+
+def _validate_person(name: str, mobile: str, password: str, confirm: str | None, say_taken: bool = True) -> dict:
     errors: dict = {}
     clean_text(errors, "name", name, User.name, required=_l("Please enter your real name."))
     if not MOBILE_RE.match(mobile):
         errors["mobile"] = _l("Please enter an 11-digit mainland mobile number starting with 1.")
-    elif db.session.scalar(select(User.id).where(User.mobile == mobile)) is not None:
-        errors["mobile"] = _l("This mobile number is already registered. Please sign in instead.")
+    elif say_taken and _mobile_taken(mobile):
+        errors["mobile"] = AlreadyRegisteredError.message
     _check_password(password, confirm, errors)
     return errors
 
 
 def register_volunteer(name: str, mobile: str, password: str, confirm: str, team_id: int | None,
                        locale: str = "zh_CN") -> User:
-    """Create a volunteer account; every bad field gets its own message and nothing is saved."""
+    """Create a volunteer account; every bad field gets its own message and nothing is saved.
+
+    The field errors never depend on whether the mobile number has an account; only a form that is right in
+    every other way learns it, through AlreadyRegisteredError, after the same work as a registration (the
+    existing account is left alone).
+    """
     name, mobile = (name or "").strip(), normalise_mobile(mobile)
-    errors = _validate_person(name, mobile, password or "", confirm or "")
+    errors = _validate_person(name, mobile, password or "", confirm or "", say_taken=False)
     team = db.session.get(Team, team_id) if team_id else None
     if team is None:
         errors["team"] = _l("Please choose your team.")
     if errors:
         raise FieldErrors(errors)
-    user = User(name=name, mobile=mobile, password_hash=generate_password_hash(password), role=Role.VOLUNTEER,
+    password_hash = generate_password_hash(password)  # also for a taken number: no timing difference
+    if _mobile_taken(mobile):
+        raise AlreadyRegisteredError()
+    user = User(name=name, mobile=mobile, password_hash=password_hash, role=Role.VOLUNTEER,
                 locale=locale if locale in LOCALES else "zh_CN", teams=[team])
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        if not _mobile_taken(mobile):
+            raise
+        raise AlreadyRegisteredError() from None  # registered by a concurrent request a moment ago
     audit.record(user.id, "account.register", f"user:{user.id}")
     db.session.commit()
     return user

@@ -134,6 +134,14 @@ def get_reward(reward_id: int) -> Reward:
     return reward
 
 
+def offered_reward(reward_id: int) -> Reward:
+    """A reward as a volunteer may open it: active only; a proposal or a retired reward is "not found"."""
+    reward = db.session.get(Reward, reward_id)
+    if reward is None or reward.status != RewardStatus.ACTIVE:
+        raise NotFoundError()
+    return reward
+
+
 # --- redemption --------------------------------------------------------------------------------------------
 
 #: what a redeem form's one-time key may look like (it is stored in ``Voucher.idempotency_key``, 64 characters)

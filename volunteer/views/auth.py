@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from volunteer.errors import DomainError, FieldErrors
-from volunteer.extensions import form_key, limiter
+from volunteer.extensions import client_address, form_key, limiter
 from volunteer.services import accounts, teams
-from volunteer.views.common import form_int
+from volunteer.views.common import form_int, safe_target
 
 bp = Blueprint("auth", __name__)
 
@@ -18,18 +20,25 @@ def _failed_login(response) -> bool:
     return response.status_code == 401
 
 
-def _account_limit() -> str:
-    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+def _config(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
 
 
-def _ip_limit() -> str:
-    return current_app.config["LOGIN_LIMIT_PER_IP"]
+_account = form_key("mobile", accounts.normalise_mobile)
 
 
+def _account_at_address() -> str:
+    return f"{_account()}@{client_address()}"
+
+
+# Failed logins only. The tight limit is per account *and* address, so a stranger's failures lock out the
+# stranger, not the owner signing in from elsewhere; the account's own, higher ceiling caps guessing spread
+# over many addresses; the per-address limit caps one address trying many accounts.
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_account_limit, key_func=form_key("mobile", accounts.normalise_mobile), methods=["POST"],
+@limiter.limit(_config("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS"), key_func=_account_at_address, methods=["POST"],
                deduct_when=_failed_login)
-@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_config("LOGIN_LIMIT_PER_ACCOUNT"), key_func=_account, methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_config("LOGIN_LIMIT_PER_IP"), methods=["POST"], deduct_when=_failed_login)
 def login():
     """Sign in with mobile number and password."""
     if current_user.is_authenticated:
@@ -42,11 +51,8 @@ def login():
         session.clear()  # a fresh session at login: nothing from before survives
         login_user(user)
         session["locale"] = user.locale
-        next_url = request.args.get("next", "")
-        if not next_url.startswith("/") or next_url.startswith("//"):
-            next_url = url_for("main.home")
-        return redirect(next_url)
-    return render_template("auth/login.html", error=None, mobile="")
+        return redirect(safe_target(request.args.get("next")))
+    return render_template("auth/login.html", error=None, mobile=session.get("registered_mobile", ""))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -60,25 +66,37 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _completed(response) -> bool:
+    return response.status_code == 302
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_config("REGISTER_LIMIT_PER_IP"), methods=["POST"], deduct_when=_completed)
 def register():
-    """A volunteer creates their own account."""
+    """A volunteer creates their own account, then signs in.
+
+    A mobile number that is already registered gets the same answer as a new one (no account is touched), so the
+    form cannot be used to find out who volunteers here; the sign-in page then tells the two cases apart only for
+    whoever knows the password.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = request.form
     errors: dict = {}
     if request.method == "POST":
         try:
-            user = accounts.register_volunteer(form.get("name", ""), form.get("mobile", ""),
-                                               form.get("password", ""), form.get("confirm", ""),
-                                               form_int("team_id"), session.get("locale", "zh_CN"))
+            accounts.register_volunteer(form.get("name", ""), form.get("mobile", ""), form.get("password", ""),
+                                        form.get("confirm", ""), form_int("team_id"), session.get("locale", "zh_CN"))
         except FieldErrors as exc:
             errors = exc.texts()
-        else:
-            session.clear()
-            login_user(user)
-            flash(_("Welcome! Your account is ready."), "success")
-            return redirect(url_for("main.home"))
+        except accounts.AlreadyRegisteredError:
+            pass  # answered exactly like a new registration
+        if not errors:
+            session["registered_mobile"] = accounts.normalise_mobile(form.get("mobile", ""))
+            flash(_("Thank you. If this mobile number was new, your account is ready: please sign in. If it was "
+                    "already registered, sign in with your existing password (your coordinator can reset a "
+                    "forgotten one)."), "success")
+            return redirect(url_for("auth.login"))
     status = 400 if errors else 200
     return render_template("auth/register.html", errors=errors, form=form, teams=teams.team_choices()), status
 
@@ -91,8 +109,7 @@ def set_language(code: str):
     session["locale"] = code
     if current_user.is_authenticated:
         accounts.set_locale(current_user.id, code)
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("main.home"))
+    return redirect(safe_target(request.form.get("next")))
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, g, request, session
+from flask import Flask, abort, flash, g, request, session, url_for
 from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import IntegerConverter
@@ -78,6 +80,26 @@ def form_int(name: str) -> int | None:
         return None
 
 
+#: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)
+_URL_ENDS = "".join(map(chr, range(0x21)))
+_URL_DROPPED = re.compile(r"[\t\r\n]")
+
+
+def safe_target(raw: str | None, default_endpoint: str = "main.home") -> str:
+    r"""A redirect target from the request (``next``, ``back``) if it is a path on this site, else the default.
+
+    The check runs on what a browser would make of the value (ends stripped, tab/CR/LF removed, backslashes read
+    as slashes), so ``/\t/evil.example`` or ``/\evil.example`` cannot turn into ``//evil.example`` after it;
+    the target sent is the one checked.
+    """
+    target = _URL_DROPPED.sub("", (raw or "").strip(_URL_ENDS)).replace("\\", "/")
+    parts = urlsplit(target)
+    if (not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc
+            or not target.isprintable()):
+        return url_for(default_endpoint)
+    return target
+
+
 @login_manager.user_loader
 def load_user(identity: str) -> User | None:
     """Identity is "<id>:<session token>"; an old token (after logout) loads nobody."""
@@ -135,6 +157,12 @@ def install_request_hooks(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
             "script-src 'self'; frame-ancestors 'none'",
         )
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # a signed-in page or a download is somebody's data: no shared or back-button cache may keep it
+        download = "attachment" in response.headers.get("Content-Disposition", "")
+        if request.endpoint != "static" and (download or "_user_id" in session):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.before_request

@@ -10,7 +10,7 @@ from volunteer.errors import DomainError, FieldErrors
 from volunteer.localtime import to_local
 from volunteer.models import Role
 from volunteer.services import attendance, points, shifts, teams
-from volunteer.views.common import flash_error, form_int, roles_required
+from volunteer.views.common import flash_error, form_int, roles_required, safe_target
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 STAFF = (Role.COORDINATOR, Role.ADMIN)
@@ -146,8 +146,7 @@ def reject(attendance_id: int):
         flash_error(exc)
     else:
         flash(_("Rejected. The volunteer sees your reason."), "success")
-    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/")
-                    else url_for("coordinator.approval_queue"))
+    return redirect(safe_target(request.form.get("back"), "coordinator.approval_queue"))
 
 
 @bp.route("/volunteers/<int:user_id>/adjust", methods=["POST"])
@@ -160,5 +159,4 @@ def adjust_points(user_id: int):
         flash_error(exc)
     else:
         flash(_("Points adjusted."), "success")
-    back = request.form.get("back") or ""
-    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("main.home"))
+    return redirect(safe_target(request.form.get("back")))

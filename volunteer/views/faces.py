@@ -12,6 +12,9 @@ from volunteer.services import face_id
 from volunteer.views.common import roles_required
 
 bp = Blueprint("faces", __name__, url_prefix="/faces")
+#: the status of a face or check-in attempt that was understood but refused (its JSON says why)
+REFUSED = 422
+
 
 def pose_label(step: str) -> str:
     """An instruction in the reader's language."""
@@ -106,8 +109,9 @@ def verify():
                 return jsonify(ok=False, message=exc.text), exc.status_code
             flash(exc.text, "error")
             return redirect(url_for("faces.verify"))
-        if wants_json():
-            return jsonify(ok=result.accepted, message=result.message, reason=result.reason)
+        if wants_json():  # a refused verification is a 4xx too: nothing reads "200" as success by mistake
+            return jsonify(ok=result.accepted, message=result.message, reason=result.reason), \
+                200 if result.accepted else REFUSED
         flash(result.message, "success" if result.accepted else "error")
         return redirect(url_for("faces.verify"))
     challenge = face_id.issue_challenge(current_user.id) if current_app.config["FACE_LIVENESS"] else None

@@ -19,7 +19,8 @@ bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 
 
 def _staff_key() -> str:
-    return f"merchant-staff:{current_user.get_id() if current_user.is_authenticated else request.remote_addr}"
+    # the account id, not get_id(): that carries the session token, and signing in again must not reset the budget
+    return f"merchant-staff:{current_user.id if current_user.is_authenticated else request.remote_addr}"
 
 
 def _lookup_limit() -> str:
@@ -30,8 +31,8 @@ def _unknown(response) -> bool:
     return response.status_code == 404
 
 
-#: guessing codes is limited per staff account (only unknown codes count)
-guarded = limiter.limit(_lookup_limit, key_func=_staff_key, deduct_when=_unknown)
+#: guessing codes is limited per staff account, one budget for all three code routes (only unknown codes count)
+guarded = limiter.shared_limit(_lookup_limit, scope="voucher-codes", key_func=_staff_key, deduct_when=_unknown)
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -16,7 +16,7 @@ from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
 from volunteer.views.common import flash_error, roles_required
-from volunteer.views.faces import challenge_payload, uploaded_frames, wants_json
+from volunteer.views.faces import REFUSED, challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
 
@@ -100,7 +100,7 @@ def _check_page(shift_id: int, direction: str):
 def _check_response(result: attendance.CheckResult, shift_id: int):
     if wants_json():
         return jsonify(ok=result.ok, message=result.message, review=result.can_request_review,
-                       next=url_for("volunteer.list_shifts") if result.ok else None)
+                       next=url_for("volunteer.list_shifts") if result.ok else None), 200 if result.ok else REFUSED
     flash(result.message, "success" if result.ok else "error")
     if result.ok:
         return redirect(url_for("volunteer.list_shifts"))
@@ -189,7 +189,7 @@ def catalog():
 @roles_required(Role.VOLUNTEER)
 def reward_detail(reward_id: int):
     """One reward with the redeem button (the form carries a fresh idempotency key)."""
-    reward = rewards.get_reward(reward_id)
+    reward = rewards.offered_reward(reward_id)
     return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
                            form_key=uuid.uuid4().hex, star=stars.star_level(current_user.service_minutes))
 
