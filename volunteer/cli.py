@@ -1,4 +1,4 @@
-"""Flask commands: seed-demo, create-user, ledger-audit."""
+"""Flask commands: seed-demo, create-user, ledger-audit, expire, import-legacy."""
 
 from __future__ import annotations
 
@@ -52,6 +52,31 @@ def register_commands(app: Flask) -> None:
         click.echo(f"check-ins closed without check-out: {attendance.close_overdue()}")
         click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
         click.echo(f"points expired: {points.expire_points(local_today())}")
+
+    @app.cli.command("import-legacy")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def import_legacy_command(path):
+        """Import volunteers and historical hours from a 1.0/2.0 CSV (any size); all rows valid or nothing."""
+        from pathlib import Path
+
+        from volunteer.errors import DomainError
+        from volunteer.services import legacy_import
+
+        try:
+            report = legacy_import.import_legacy(None, Path(path).read_bytes(),
+                                                 progress=lambda rows: click.echo(f"validated {rows} rows…"))
+        except DomainError as exc:
+            click.echo(exc.text, err=True)
+            raise SystemExit(1) from exc
+        if report.errors:
+            for line, problem in report.errors:
+                click.echo(f"line {line}: {problem}", err=True)
+            if report.error_count > len(report.errors):
+                click.echo(f"… and {report.error_count - len(report.errors)} more", err=True)
+            click.echo(f"nothing imported: {report.error_count} rows have problems", err=True)
+            raise SystemExit(1)
+        click.echo(f"imported {report.hour_rows} rows ({report.created_users} new volunteers, "
+                   f"{report.skipped_rows} already imported)")
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")

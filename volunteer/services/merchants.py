@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,7 +14,7 @@ from volunteer.errors import DomainError, FieldErrors, NotFoundError, Permission
 from volunteer.extensions import db
 from volunteer.localtime import format_local, local_day_bounds, month_bounds
 from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
-from volunteer.services import audit
+from volunteer.services import audit, csvfile
 from volunteer.services.accounts import require_admin
 from volunteer.services.rewards import CODE_LENGTH, normalise_code
 
@@ -151,14 +149,10 @@ def settlement(staff: User, year: int, month: int) -> list[SettlementRow]:
 
 
 def settlement_csv(rows: list[SettlementRow], month_label: str, headers: list[str]) -> bytes:
-    """UTF-8 with a BOM, so Excel opens Chinese text correctly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([month_label, row.reward_id, row.title, row.count, row.points])
-    writer.writerow([month_label, "", "合计 / Total", sum(r.count for r in rows), sum(r.points for r in rows)])
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+    """The settlement in the one CSV writer of every export (BOM for Excel, formulas neutralised)."""
+    lines = [[month_label, r.reward_id, r.title, r.count, r.points] for r in rows]
+    total = [month_label, "", "合计 / Total", sum(r.count for r in rows), sum(r.points for r in rows)]
+    return csvfile.to_csv(headers, [*lines, total])
 
 
 def merchant_rewards(staff: User) -> list[Reward]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -138,15 +135,6 @@ def _dates(column, f: ExportFilter) -> list:
     if f.end:
         clauses.append(column < local_day_bounds(f.end)[1])
     return clauses
-
-
-def to_csv(headers: list[str], rows: Iterable[Iterable]) -> bytes:
-    """UTF-8 with a BOM, so Excel opens Chinese text correctly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    writer.writerows(rows)
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
 
 
 EXPORT_COLUMNS = {

@@ -183,7 +183,7 @@ def export(kind: str):
 
     from flask import Response, abort
 
-    from volunteer.services import reports
+    from volunteer.services import csvfile, reports
 
     if kind not in reports.EXPORT_COLUMNS:
         abort(404)
@@ -195,7 +195,7 @@ def export(kind: str):
             return None
 
     f = reports.ExportFilter(form_int("team"), day("start"), day("end"))
-    body = reports.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
+    body = csvfile.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})
 
