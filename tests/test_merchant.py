@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from tests.concurrency import kinds, race
 from tests.conftest import postgres_only
+from volunteer import forms
 from volunteer.db import utcnow
 from volunteer.errors import PermissionDeniedError
 from volunteer.extensions import db
@@ -248,9 +249,9 @@ def test_a_merchant_cannot_propose_a_reward_under_another_merchant(app, issued, 
     other = make_merchant("别家商户")
     before = db.session.scalar(select(func.count(Reward.id)))
     with pytest.raises(PermissionDeniedError):
-        rewards.save_reward(staff, other.id, {
+        rewards.save_reward(staff, other.id, forms.parse(forms.RewardForm, {
             "title": "冒名奖品", "category": "goods", "points_cost": "50", "stock": "10", "validity_days": "30",
-            "min_star": "0", "per_volunteer_limit": "", "limit_period_days": "30"})
+            "min_star": "0", "per_volunteer_limit": "", "limit_period_days": "30"}).details())
     assert db.session.scalar(select(func.count(Reward.id))) == before
     assert db.session.scalar(select(func.count(Reward.id)).where(Reward.merchant_id == other.id)) == 0
 
@@ -280,9 +281,9 @@ def test_the_monthly_settlement_counts_only_our_redemptions(app, client, login, 
 
 def test_merchant_proposes_a_reward_and_a_restock_for_an_admin(app, issued, make_admin):
     staff, _, reward, _ = issued
-    proposal = rewards.save_reward(staff, staff.merchant_id, {
+    proposal = rewards.save_reward(staff, staff.merchant_id, forms.parse(forms.RewardForm, {
         "title": "素斋一份", "category": "goods", "points_cost": "50", "stock": "10", "validity_days": "30",
-        "min_star": "0", "per_volunteer_limit": "", "limit_period_days": "30"})
+        "min_star": "0", "per_volunteer_limit": "", "limit_period_days": "30"}).details())
     assert proposal.status == RewardStatus.PROPOSED
     request = merchants.request_restock(staff, reward.id, 20)
     admin = make_admin()

@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from volunteer import forms
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, HourEntry, PointEntry, Role, TeamKind, User
@@ -132,9 +133,9 @@ def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make
     face_id.give_consent(volunteer.id)
     face_id.enrol(volunteer.id, obama_enrolment())
     face_id.delete_face_data(volunteer, volunteer.id)
-    reward = rewards.save_reward(admin, make_merchant().id, {
+    reward = rewards.save_reward(admin, make_merchant().id, forms.parse(forms.RewardForm, {
         "title": "体检", "category": "health", "points_cost": "300", "stock": "", "validity_days": "30",
-        "min_star": "0", "limit_period_days": "30"})
+        "min_star": "0", "limit_period_days": "30"}).details())
     rewards.set_reward_status(admin, reward.id, rewards.RewardStatus.RETIRED)
     accounts.set_enabled(admin, volunteer.id, False)
     actions = set(db.session.scalars(select(AuditEvent.action)))

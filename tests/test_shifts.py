@@ -28,19 +28,22 @@ from volunteer.models import (
     TeamKind,
     User,
 )
+from volunteer import forms
 from volunteer.services import attendance, face_id, ledger, shifts
+from volunteer.services.shifts import ShiftDetails
 
 pytestmark = pytest.mark.app_config(BABEL_DEFAULT_LOCALE="en")
 PLACE = (30.2590, 120.1450)
 
 
-def form(team, start=None, hours=2, **kw) -> dict:
+def form(team, start=None, hours=2, **kw) -> ShiftDetails:
+    """A coordinator's shift form as the browser sends it, parsed at the edge (a bad field: FieldErrors)."""
     start = start or utcnow() + timedelta(days=2)
     local = to_local(start)
-    return {"title": "北山街夜巡", "place_name": "北山街", "latitude": str(PLACE[0]), "longitude": str(PLACE[1]),
+    return forms.parse(forms.ShiftForm, {"title": "北山街夜巡", "place_name": "北山街", "latitude": str(PLACE[0]), "longitude": str(PLACE[1]),
             "radius_m": "300", "capacity": "5", "points_per_hour": "10", "team_id": str(team.id),
             "starts_at": local.strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (local + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"), **kw}
+            "ends_at": (local + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"), **kw}).details()
 
 
 # --- creating shifts ----------------------------------------------------------------------------------------
@@ -58,6 +61,16 @@ def test_coordinator_creates_a_weekly_series(app, team, make_coordinator):
     ("latitude", "91", "Please enter a number from -90 to 90."),
     ("longitude", "abc", "Please enter a number."),
     ("starts_at", "", "Please enter the start date and time."),
+    ("starts_at", "0001-01-01T09:00", "Please enter a date between 2000 and 2100."),
+    ("ends_at", "9999-12-31T23:59", "Please enter a date between 2000 and 2100."),
+    ("ends_at", "2026-02-30T09:00", "Please enter a date and time like 2026-11-30 09:00."),
+    ("capacity", "²", "Please enter a whole number."),
+    ("capacity", "100000000000000000000", "Please enter a whole number."),
+    ("repeat_weeks", "53", "Please enter a number from 0 to 52."),
+    ("latitude", "NaN", "Please enter a number."),
+    ("latitude", "1e308", "Please enter a number."),
+    ("longitude", "inf", "Please enter a number."),
+    ("team_id", "-1", "Please enter a number from 1 to 2147483647."),
 ])
 def test_each_bad_field_is_named(app, team, make_coordinator, field, value, message):
     with pytest.raises(FieldErrors) as info:
@@ -94,7 +107,7 @@ def test_a_coordinator_of_a_street_manages_its_communities(app, make_team, make_
 def test_editing_another_teams_shift_is_forbidden(app, make_shift, make_team, make_coordinator):
     shift = make_shift(team_=make_team("别的社区"))
     with pytest.raises(PermissionDeniedError):
-        shifts.update_shift(make_coordinator("外人", managed=[]), shift.id, {})
+        shifts.update_shift(make_coordinator("外人", managed=[]), shift.id, form(shift.team))
 
 
 # --- sign-up ------------------------------------------------------------------------------------------------

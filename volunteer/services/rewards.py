@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from volunteer.models import (
 )
 from volunteer.services import audit, ledger, stars
 from volunteer.services.accounts import require_admin
-from volunteer.services.text import clean_text
 
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 CODE_LENGTH = 20  # 100 bits
@@ -276,50 +276,25 @@ def my_vouchers(user_id: int) -> list[Voucher]:
 
 # --- catalog administration -------------------------------------------------------------------------------
 
-REWARD_FIELDS = ("title", "category", "points_cost", "stock", "validity_days", "min_star", "per_volunteer_limit",
-                 "limit_period_days", "description")
+@dataclass(frozen=True)
+class RewardDetails:
+    """What an admin sets on a reward, or a merchant proposes, already typed (see ``forms.RewardForm``)."""
+
+    title: str
+    category: Category
+    points_cost: int
+    validity_days: int
+    min_star: int
+    limit_period_days: int
+    description: str = ""
+    stock: int | None = None  # None: unlimited
+    per_volunteer_limit: int | None = None  # None: no limit
+    refund_on_expiry: bool = False
 
 
-def parse_reward_form(form) -> dict:
-    """Validate a reward form; each bad field gets its own message."""
-    errors: dict = {}
-    values: dict = {"title": clean_text(errors, "title", form.get("title"), Reward.title,
-                                        required=_l("Please enter a title.")),
-                    "description": clean_text(errors, "description", form.get("description"), multiline=True)}
-    if form.get("category") not in {c.value for c in Category}:
-        errors["category"] = _l("Choose a category.")
-    else:
-        values["category"] = Category(form["category"])
-
-    def number(name: str, low: int, high: int, optional: bool = False) -> None:
-        raw = (form.get(name) or "").strip()
-        if optional and raw == "":
-            values[name] = None
-            return
-        try:
-            value = int(raw)
-        except ValueError:
-            errors[name] = _l("Please enter a whole number.")
-            return
-        if not low <= value <= high:
-            errors[name] = _l("Please enter a number from %(low)d to %(high)d.", low=low, high=high)
-        values[name] = value
-
-    number("points_cost", 1, 1_000_000)
-    number("stock", 0, 1_000_000, optional=True)
-    number("validity_days", 1, 3650)
-    number("min_star", 0, 5)
-    number("per_volunteer_limit", 1, 1000, optional=True)
-    number("limit_period_days", 1, 3650)
-    if errors:
-        raise FieldErrors(errors)
-    values["refund_on_expiry"] = form.get("refund_on_expiry") == "on"
-    return values
-
-
-def save_reward(actor: User, merchant_id: int, form, reward_id: int | None = None) -> Reward:
+def save_reward(actor: User, merchant_id: int | None, details: RewardDetails, reward_id: int | None = None) -> Reward:
     """An admin creates or edits a reward (active at once); merchant staff propose one for approval."""
-    values = parse_reward_form(form)
+    values = dataclasses.asdict(details)
     if actor.role == Role.MERCHANT:
         if reward_id is not None or merchant_id != actor.merchant_id:
             raise PermissionDeniedError()
@@ -327,7 +302,7 @@ def save_reward(actor: User, merchant_id: int, form, reward_id: int | None = Non
         values["proposed_by_id"] = actor.id
     elif actor.role != Role.ADMIN:
         raise PermissionDeniedError()
-    if db.session.get(Merchant, merchant_id) is None:
+    if merchant_id is None or db.session.get(Merchant, merchant_id) is None:
         raise FieldErrors({"merchant": _l("Choose a merchant.")})
     if reward_id is None:
         reward = Reward(merchant_id=merchant_id, **values)

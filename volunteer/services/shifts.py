@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -58,61 +58,53 @@ class SignupResult:
 
 # --- creation and editing -----------------------------------------------------------------------------------
 
-def _parse(form, actor: User, existing: Shift | None = None) -> tuple[dict, int]:
+@dataclass(frozen=True)
+class ShiftDetails:
+    """What a coordinator sets on a shift, already typed (see ``forms.ShiftForm``)."""
+
+    title: str
+    place_name: str
+    description: str
+    latitude: float
+    longitude: float
+    radius_m: int
+    capacity: int
+    points_per_hour: int
+    starts_at: datetime
+    ends_at: datetime
+    team_id: int | None = None  # only when creating
+    repeat_weeks: int = 0  # only when creating: N more weekly copies
+
+
+def _check(details: ShiftDetails, actor: User, existing: Shift | None = None) -> dict:
+    """The rules of the domain on typed values; the column values to store."""
     errors: dict = {}
-    values: dict = {}
-    for name, column in (("title", Shift.title), ("place_name", Shift.place_name)):
-        values[name] = clean_text(errors, name, form.get(name), column, required=_l("This field is required."))
-    values["description"] = clean_text(errors, "description", form.get("description"), multiline=True)
-
-    def number(name: str, low: float, high: float, kind=int):
-        raw = (form.get(name) or "").strip()
-        try:
-            value = kind(raw)
-        except ValueError:
-            errors[name] = _l("Please enter a number.")
-            return None
-        if not (low <= value <= high) or (kind is float and math.isnan(value)):
-            errors[name] = _l("Please enter a number from %(low)s to %(high)s.", low=low, high=high)
-            return None
-        return value
-
-    values["latitude"] = number("latitude", -90, 90, float)
-    values["longitude"] = number("longitude", -180, 180, float)
-    values["radius_m"] = number("radius_m", 10, 5000)
-    values["capacity"] = number("capacity", 1, 1000)
-    values["points_per_hour"] = number("points_per_hour", 0, 1000)
-    repeat = number("repeat_weeks", 0, 52) if (form.get("repeat_weeks") or "").strip() else 0
-    starts = parse_local(form.get("starts_at", ""))
-    ends = parse_local(form.get("ends_at", ""))
-    if starts is None:
-        errors["starts_at"] = _l("Please enter the start date and time.")
-    elif starts <= utcnow() and (existing is None or starts != existing.starts_at):
+    starts, ends = details.starts_at, details.ends_at
+    if starts <= utcnow() and (existing is None or starts != existing.starts_at):
         errors["starts_at"] = _l("The start cannot be in the past.")
-    if ends is None:
-        errors["ends_at"] = _l("Please enter the end date and time.")
-    elif starts is not None and ends <= starts:
+    if ends <= starts:
         errors["ends_at"] = _l("The end must be after the start.")
-    elif starts is not None and ends - starts > timedelta(hours=24):
+    elif ends - starts > timedelta(hours=24):
         errors["ends_at"] = _l("A shift can last at most 24 hours.")
-    values["starts_at"], values["ends_at"] = starts, ends
-    team_id = form.get("team_id", "")
+    values = {name: getattr(details, name) for name in ("title", "place_name", "description", "latitude",
+                                                          "longitude", "radius_m", "capacity", "points_per_hour",
+                                                          "starts_at", "ends_at")}
     if existing is None:
-        if not str(team_id).isdigit() or int(team_id) not in teams.managed_team_ids(actor):
+        if details.team_id not in teams.managed_team_ids(actor):
             errors["team_id"] = _l("Choose one of your teams.")
-        else:
-            values["team_id"] = int(team_id)
-    if existing is not None and values["capacity"] is not None and values["capacity"] < existing.confirmed_count:
+        values["team_id"] = details.team_id
+    elif details.capacity < existing.confirmed_count:
         errors["capacity"] = _l("%(count)d volunteers are already signed up; the capacity cannot be lower.",
                                 count=existing.confirmed_count)
     if errors:
         raise FieldErrors(errors)
-    return values, repeat or 0
+    return values
 
 
-def create_shifts(actor: User, form) -> list[Shift]:
+def create_shifts(actor: User, details: ShiftDetails) -> list[Shift]:
     """A coordinator creates a shift for one of their teams, optionally repeated weekly for N more weeks."""
-    values, repeat = _parse(form, actor)
+    values = _check(details, actor)
+    repeat = details.repeat_weeks
     series = secrets.token_hex(8) if repeat else None
     created = []
     for week in range(repeat + 1):
@@ -136,12 +128,12 @@ def get_managed_shift(actor: User, shift_id: int) -> Shift:
     return shift
 
 
-def update_shift(actor: User, shift_id: int, form) -> Shift:
+def update_shift(actor: User, shift_id: int, details: ShiftDetails) -> Shift:
     """Edit a shift; volunteers already signed up see the change. More places promote the waitlist."""
     shift = get_managed_shift(actor, shift_id)
     if shift.cancelled_at is not None:
         raise ShiftCancelledError()
-    values, _ = _parse(form, actor, existing=shift)
+    values = _check(details, actor, existing=shift)
     before = {k: str(getattr(shift, k)) for k in values}
     for name, value in values.items():
         setattr(shift, name, value)

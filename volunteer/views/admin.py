@@ -6,10 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.models import Category, RewardStatus, Role, TeamKind
 from volunteer.services import accounts, admin, merchants, rewards, teams
-from volunteer.views.common import flash_error, form_int, role_name, roles_required
+from volunteer.views.common import flash_error, form_ids, form_int, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -30,13 +31,13 @@ def users():
                 raise FieldErrors({"role": _("Choose a role.")})
             accounts.create_user(current_user, form.get("name", ""), form.get("mobile", ""),
                                  form.get("password", ""), role, form_int("merchant_id"),
-                                 tuple(int(t) for t in form.getlist("team_ids") if t.isdigit()))
+                                 tuple(form_ids("team_ids")))
         except FieldErrors as exc:
             errors = exc.texts()
         else:
             flash(_("Account created."), "success")
             return redirect(url_for("admin.users"))
-    query = (request.args.get("q") or "").strip()[:50]
+    query = forms.SearchForm().value("q") or ""
     return render_template("admin/users.html", people=admin.find_users(query), q=query, errors=errors,
                            form=request.form, merchants=admin.merchants(), teams=teams.team_choices(),
                            role_name=role_name, roles=[Role.COORDINATOR, Role.MERCHANT, Role.ADMIN]), \
@@ -111,7 +112,8 @@ def rewards_list():
     errors: dict = {}
     if request.method == "POST":
         try:
-            rewards.save_reward(current_user, form_int("merchant_id") or 0, request.form)
+            form = forms.parse(forms.RewardForm)
+            rewards.save_reward(current_user, form.merchant_id.data, form.details())
         except FieldErrors as exc:
             errors = exc.texts()
         else:
@@ -154,8 +156,8 @@ def decide_restock(request_id: int):
 @roles_required(Role.ADMIN)
 def audit_log():
     """Read-only log of sensitive actions, searchable by person and action."""
-    person = (request.args.get("person") or "").strip()[:50]
-    action = (request.args.get("action") or "").strip()[:40]
+    search = forms.SearchForm()
+    person, action = search.value("person") or "", search.value("action") or ""
     events = admin.search_audit(person, action)
     return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
                            action=action)
@@ -179,8 +181,6 @@ def dashboard():
 @roles_required(Role.ADMIN, Role.COORDINATOR)
 def export(kind: str):
     """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date."""
-    from datetime import date
-
     from flask import Response, abort
 
     from volunteer.services import csvfile, reports
@@ -188,13 +188,8 @@ def export(kind: str):
     if kind not in reports.EXPORT_COLUMNS:
         abort(404)
 
-    def day(name: str):
-        try:
-            return date.fromisoformat(request.args.get(name, ""))
-        except ValueError:
-            return None
-
-    f = reports.ExportFilter(form_int("team"), day("start"), day("end"))
+    filters = forms.ExportFilterForm()
+    f = reports.ExportFilter(filters.value("team"), filters.value("start"), filters.value("end"))
     body = csvfile.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})

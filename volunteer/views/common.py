@@ -72,12 +72,26 @@ def flash_error(exc: DomainError) -> None:
 
 
 def form_int(name: str) -> int | None:
-    """An integer form or query field, or None when missing or malformed."""
-    raw = (request.values.get(name) or "").strip()
+    """An id or count from a form or query field, or None when missing, malformed or beyond the database."""
+    from volunteer.forms import whole_number
+
     try:
-        return int(raw)
+        return whole_number(request.values.get(name) or "")
     except ValueError:
         return None
+
+
+def form_ids(name: str) -> list[int]:
+    """Several ids sharing a field name (checkboxes); a value that is not an id becomes 0, which matches nothing."""
+    from volunteer.forms import whole_number
+
+    ids = []
+    for raw in request.form.getlist(name):
+        try:
+            ids.append(whole_number(raw, 1))
+        except ValueError:
+            ids.append(0)
+    return ids
 
 
 #: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)

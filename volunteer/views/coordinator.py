@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.localtime import to_local
 from volunteer.models import Role
@@ -40,7 +41,7 @@ def new_shift():
                                                             "latitude": 30.2590, "longitude": 120.1450}
     if request.method == "POST":
         try:
-            created = shifts.create_shifts(current_user, request.form)
+            created = shifts.create_shifts(current_user, forms.parse(forms.ShiftForm).details())
         except FieldErrors as exc:
             errors = exc.texts()
         else:
@@ -60,7 +61,7 @@ def edit_shift(shift_id: int):
     form = request.form if request.method == "POST" else _shift_form_values(shift)
     if request.method == "POST":
         try:
-            shifts.update_shift(current_user, shift_id, request.form)
+            shifts.update_shift(current_user, shift_id, forms.parse(forms.ShiftForm).details())
         except FieldErrors as exc:
             errors = exc.texts()
         except DomainError as exc:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.extensions import limiter
 from volunteer.localtime import this_month
@@ -81,18 +82,12 @@ def honour(code: str):
     return redirect(url_for("merchant.redeem_lookup"))
 
 
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
-
-
 @bp.route("/history")
 @roles_required(Role.MERCHANT)
 def history():
     """Every redemption by this merchant, with time and staff; filter by date and reward."""
-    start, end, reward_id = _date_arg("start"), _date_arg("end"), form_int("reward")
+    filters = forms.RedemptionFilterForm()
+    start, end, reward_id = filters.value("start"), filters.value("end"), filters.value("reward")
     return render_template("merchant/history.html", rows=merchants.history(current_user, start, end, reward_id),
                            rewards=merchants.merchant_rewards(current_user), start=request.args.get("start", ""),
                            end=request.args.get("end", ""), reward_id=reward_id,
@@ -100,14 +95,7 @@ def history():
 
 
 def _month() -> tuple[int, int]:
-    raw = request.args.get("month", "")
-    try:
-        year, month = (int(p) for p in raw.split("-"))
-        if 2000 <= year <= 2100 and 1 <= month <= 12:
-            return year, month
-    except ValueError:
-        pass
-    return this_month()
+    return forms.MonthForm().value("month") or this_month()
 
 
 @bp.route("/settlement")
@@ -139,7 +127,7 @@ def propose():
     errors: dict = {}
     if request.method == "POST":
         try:
-            rewards.save_reward(current_user, current_user.merchant_id, request.form)
+            rewards.save_reward(current_user, current_user.merchant_id, forms.parse(forms.RewardForm).details())
         except FieldErrors as exc:
             errors = exc.texts()
         else:

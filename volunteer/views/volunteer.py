@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from volunteer.db import utcnow
+from volunteer import forms
 from volunteer.errors import DomainError
 from volunteer.localtime import local_today
 from volunteer.models import Category, Role
@@ -35,13 +36,10 @@ def _float(name: str) -> float | None:
 @roles_required(Role.VOLUNTEER)
 def list_shifts():
     """Upcoming shifts of my teams ("shifts I can still join" first), filtered by date and place."""
-    day = None
-    if request.args.get("day"):
-        try:
-            day = date.fromisoformat(request.args["day"])
-        except ValueError:
-            flash(_("Please choose a valid date."), "error")
-    place = (request.args.get("place") or "").strip()[:50]
+    filters = forms.ShiftFilterForm()
+    if filters.day.errors:
+        flash(_("Please choose a valid date."), "error")
+    day, place = filters.value("day"), filters.value("place") or ""
     mine = shifts.my_signups(current_user)
     now = utcnow()
     checked_in = {a.shift_id for a in attendance.history(current_user)}
