@@ -149,3 +149,20 @@ def test_face_recognition_imports_with_the_pinned_setuptools():
     code = "import face_recognition, dlib; print('imported', dlib.__version__)"
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and "imported" in result.stdout
+
+
+def test_the_model_migration_comparison_sees_column_lengths(app):
+    """The check above would have caught face_templates.model_version (varchar(20) for a 29-character value):
+    a column whose length differs from the migrated one is reported, on SQLite and in the PostgreSQL run."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import MetaData, String
+
+    changed = MetaData(naming_convention=db.metadata.naming_convention)
+    for table in db.metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["face_templates"].c.model_version.type = String(20)
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), changed)
+    assert [(d[0][0], d[0][2], d[0][3], d[0][5].length, d[0][6].length) for d in diff] == [
+        ("modify_type", "face_templates", "model_version", 60, 20)]
