@@ -28,6 +28,8 @@ DETECT_SIDE = 640
 QUICK_SIDE = 320
 #: a face narrower than this share of the shorter image side is too far away
 MIN_FACE_SHARE = 0.12
+#: a picture that can hold a face: at least this many pixels on its short side, at most this long for its width
+MIN_SIDE, MAX_ASPECT = 64, 4
 #: |yaw| at least this is a turned head; at most STRAIGHT_YAW is looking straight (see docs/FACES.md)
 TURN_YAW = 0.12
 STRAIGHT_YAW = 0.08
@@ -71,6 +73,11 @@ class NoFaceError(FaceImageError):
 class SeveralFacesError(FaceImageError):
     message = _l("More than one face was found (%(count)d). Only you should be in the picture.")
     code = "several_faces"
+
+
+class PictureShapeError(FaceImageError):
+    message = _l("This picture is too small or too narrow to show a face. Please take a normal photo.")
+    code = "bad_shape"
 
 
 class FaceTooSmallError(FaceImageError):
@@ -147,6 +154,8 @@ def decode(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_0
         width, height = image.size  # read from the header: a bomb is refused before any decoding
         if width * height > max_pixels:
             raise TooManyPixelsError()
+        if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+            raise PictureShapeError()  # a 10000×1 strip would shrink to nothing before detection
         image.load()
         image = ImageOps.exif_transpose(image)
         return _to_rgb(image)
