@@ -123,10 +123,15 @@ class LocalDateTimeField(_Typed):
     """An ``<input type=datetime-local>`` in the configured zone, as an aware UTC datetime."""
 
     def parse(self, raw: str) -> datetime:
+        try:
+            year = datetime.fromisoformat(raw).year
+        except ValueError:
+            year = None
+        if year is not None:
+            _in_window(year)  # before any zone arithmetic: 0001-01-01 00:00 in Hangzhou has no UTC time
         moment = parse_local(raw)
         if moment is None:
             raise ValueError(str(_l("Please enter a date and time like 2026-11-30 09:00.")))
-        _in_window(moment.year)
         return moment
 
 

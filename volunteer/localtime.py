@@ -95,14 +95,15 @@ def recent_months(count: int, today: date | None = None) -> list[tuple[int, int]
 
 
 def parse_local(text: str) -> datetime | None:
-    """An <input type=datetime-local> value (local time) as an aware UTC datetime, or None."""
+    """An <input type=datetime-local> value (local time) as an aware UTC datetime, or None (also for a moment
+    that has no UTC equivalent, such as 0001-01-01 00:00 in Hangzhou)."""
     try:
         naive = datetime.fromisoformat((text or "").strip())
-    except ValueError:
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
+        return naive.replace(tzinfo=zone()).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=zone()).astimezone(UTC)
 
 
 def format_local(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
