@@ -22,7 +22,7 @@ from wtforms import Field, Form
 from wtforms.validators import ValidationError
 
 from volunteer.localtime import parse_local
-from volunteer.models import AuditEvent, Category, Reward, Shift, User
+from volunteer.models import AuditEvent, Category, Merchant, Reward, Role, Shift, Team, TeamKind, User
 from volunteer.services.text import clean_text
 
 #: the database's INTEGER (PostgreSQL int4); an id or a count beyond it cannot exist
@@ -339,3 +339,35 @@ class SearchForm(QueryForm):
     q = TextField(column=User.name)
     person = TextField(column=User.name)
     action = TextField(column=AuditEvent.action)
+
+
+# --- administration -------------------------------------------------------------------------------------------
+
+class StaffAccountForm(PostForm):
+    """An admin creates a coordinator, merchant staff or another admin (volunteers register themselves)."""
+
+    name = TextField(column=User.name, required=_l("Please enter your real name."))
+    mobile = TextField(column=None, required=_l("Please enter an 11-digit mainland mobile number starting with 1."))
+    password = TextField(column=None)
+    role = ChoiceField(enum=Role, message=_l("Choose a role."), required=_l("Choose a role."))
+    merchant_id = IntField(low=1)
+    team_ids = IdListField()
+
+    def validate_role(self, field) -> None:
+        if field.data == Role.VOLUNTEER:
+            raise refuse(_l("Choose a role."))
+
+
+class TeamForm(PostForm):
+    """A team under its parent."""
+
+    name = TextField(column=Team.name, required=_l("Please enter a name."))
+    kind = ChoiceField(enum=TeamKind, message=_l("Choose a level."), required=_l("Choose a level."))
+    parent_id = IntField(low=1)
+
+
+class MerchantForm(PostForm):
+    """A merchant (sponsor)."""
+
+    name = TextField(column=Merchant.name, required=_l("Please enter a name."))
+    address = TextField(column=Merchant.address)

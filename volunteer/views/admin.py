@@ -10,7 +10,7 @@ from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.models import Category, RewardStatus, Role, TeamKind
 from volunteer.services import accounts, admin, merchants, rewards, teams
-from volunteer.views.common import flash_error, form_ids, form_int, role_name, roles_required
+from volunteer.views.common import flash_error, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -21,17 +21,10 @@ def users():
     """Find people; create coordinators, merchant staff and admins."""
     errors: dict = {}
     if request.method == "POST":
-        form = request.form
         try:
-            role = Role(form.get("role", ""))
-        except ValueError:
-            role = None
-        try:
-            if role is None or role == Role.VOLUNTEER:
-                raise FieldErrors({"role": _("Choose a role.")})
-            accounts.create_user(current_user, form.get("name", ""), form.get("mobile", ""),
-                                 form.get("password", ""), role, form_int("merchant_id"),
-                                 tuple(form_ids("team_ids")))
+            form = forms.parse(forms.StaffAccountForm)
+            accounts.create_user(current_user, form.name.data, form.mobile.data, form.password.raw, form.role.data,
+                                 form.merchant_id.data, tuple(form.team_ids.data))
         except FieldErrors as exc:
             errors = exc.texts()
         else:
@@ -75,8 +68,8 @@ def team_tree():
     errors: dict = {}
     if request.method == "POST":
         try:
-            teams.create_team(current_user, request.form.get("name", ""), request.form.get("kind", ""),
-                              form_int("parent_id"))
+            form = forms.parse(forms.TeamForm)
+            teams.create_team(current_user, form.name.data, form.kind.data, form.parent_id.data)
         except FieldErrors as exc:
             errors = exc.texts()
         else:
@@ -94,7 +87,8 @@ def merchant_list():
     errors: dict = {}
     if request.method == "POST":
         try:
-            admin.create_merchant(current_user, request.form.get("name", ""), request.form.get("address", ""))
+            form = forms.parse(forms.MerchantForm)
+            admin.create_merchant(current_user, form.name.data, form.address.data)
         except FieldErrors as exc:
             errors = exc.texts()
         else:

@@ -81,19 +81,6 @@ def form_int(name: str) -> int | None:
         return None
 
 
-def form_ids(name: str) -> list[int]:
-    """Several ids sharing a field name (checkboxes); a value that is not an id becomes 0, which matches nothing."""
-    from volunteer.forms import whole_number
-
-    ids = []
-    for raw in request.form.getlist(name):
-        try:
-            ids.append(whole_number(raw, 1))
-        except ValueError:
-            ids.append(0)
-    return ids
-
-
 #: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)
 _URL_ENDS = "".join(map(chr, range(0x21)))
 _URL_DROPPED = re.compile(r"[\t\r\n]")
