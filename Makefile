@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test test-sqlite test-postgres setup translations photos bench clean extract-messages
+.PHONY: run test test-sqlite test-postgres fuzz setup translations photos bench clean extract-messages
 .DEFAULT_GOAL := run
 
 # uv installs the locked dependencies (including the prebuilt dlib) in seconds; bootstrap it from PyPI if missing.
@@ -42,6 +42,10 @@ test-sqlite: setup photos
 
 test-postgres: setup photos
 	$(VENV)/bin/python tests/run_suites.py --only postgres $(PYTEST_ARGS)
+
+# The fuzzer at length: every route x field x hostile value, then many random combinations, on both databases.
+fuzz: setup
+	VOLUNTEER_FUZZ_EXHAUSTIVE=1 VOLUNTEER_FUZZ_EXAMPLES=200 $(VENV)/bin/python tests/run_suites.py tests/test_fuzz.py $(PYTEST_ARGS)
 
 bench: setup photos
 	$(VENV)/bin/python bench/run_all.py
