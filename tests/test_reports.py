@@ -116,6 +116,30 @@ def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunt
     assert "<svg" in body and "宝石社区" in body
 
 
+def test_dashboard_leaves_out_cancelled_and_refunded_redemptions(mid_march, app, make_team, make_volunteer,
+                                                                  make_coordinator, make_reward, make_staff):
+    """Spent on rewards: a used voucher, one not yet used and one that expired without a refund count; a cancelled
+    voucher and one refunded on expiry gave the points back and count for nothing (neither in points nor by
+    category)."""
+    district = make_team("西湖区", TeamKind.DISTRICT)
+    coordinator, volunteer = make_coordinator(managed=[district]), make_volunteer(teams=[district], points=1000)
+    used = make_reward(category="parking", cost=100)
+    unused = make_reward(category="goods", cost=7)
+    cancelled = make_reward(category="scenic", cost=50)
+    refunded = make_reward(category="health", cost=30, validity_days=1, refund_on_expiry=True)
+    lapsed = make_reward(category="shopping", cost=20, validity_days=1, refund_on_expiry=False)
+    vouchers = {r.id: rewards.redeem_reward(volunteer.id, r.id, f"{r.id:032x}")
+                for r in (used, unused, cancelled, refunded, lapsed)}
+    from volunteer.services import merchants
+
+    merchants.honour_voucher(make_staff(merchant=used.merchant), vouchers[used.id].code)
+    rewards.cancel_voucher(volunteer.id, vouchers[cancelled.id].id)
+    assert rewards.expire_vouchers(utcnow() + timedelta(days=2)) == 2  # refunded and lapsed; unused is still valid
+    d = reports.dashboard(coordinator)
+    assert [f.value for f in d.points_redeemed_by_month] == [0, 0, 0, 0, 0, 100 + 7 + 20]
+    assert d.redemptions_by_category == [("goods", 1), ("parking", 1), ("shopping", 1)]
+
+
 def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make_coordinator, make_shift,
                                            make_merchant, photos):
     from tests.facekit import obama_enrolment

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import String, and_, case, cast, distinct, exists, func, literal, select
 from sqlalchemy.orm import joinedload
 
 from volunteer.db import utcnow
@@ -69,6 +69,13 @@ def _by_month(column, value, where, months: list[tuple[int, int]]) -> list[Month
     return [MonthFigure(f"{y}-{m:02d}", int(v)) for (y, m), v in zip(months, row, strict=True)]
 
 
+def not_refunded():
+    """SQL condition on Voucher: its points were not given back (a cancelled voucher, or one that expired with a
+    refund, has a refund entry in the ledger; the entry's unique source key says which voucher it was for)."""
+    refund_key = literal("voucher:") + cast(Voucher.id, String) + literal(":refund")
+    return ~exists().where(PointEntry.source_key == refund_key)
+
+
 def dashboard(reader: User) -> Dashboard:
     """Figures for an admin (everything) or a coordinator (their subtree). A fixed number of queries."""
     team_ids = teams.managed_team_ids(reader)
@@ -82,11 +89,13 @@ def dashboard(reader: User) -> Dashboard:
     hours = _by_month(HourEntry.created_at, HourEntry.minutes, [HourEntry.user_id.in_(people)], months)
     issued = _by_month(PointEntry.created_at, PointEntry.amount,
                        [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.SHIFT_AWARD], months)
-    redeemed = _by_month(PointEntry.created_at, -PointEntry.amount,
-                         [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.REDEMPTION], months)
+    # by the month the voucher was issued, net of refunds: a cancelled or refunded voucher spent nothing
+    redeemed = _by_month(Voucher.created_at, Voucher.points_cost, [Voucher.user_id.in_(people), not_refunded()],
+                         months)
     by_category = list(db.session.execute(
         select(Reward.category, func.count(Voucher.id)).join(Voucher, Voucher.reward_id == Reward.id)
-        .where(Voucher.user_id.in_(people)).group_by(Reward.category).order_by(func.count(Voucher.id).desc())))
+        .where(Voucher.user_id.in_(people), not_refunded()).group_by(Reward.category)
+        .order_by(func.count(Voucher.id).desc(), Reward.category)))
     top = list(db.session.execute(
         select(Team.name, func.sum(HourEntry.minutes) / 60)
         .join(team_members, team_members.c.team_id == Team.id)
