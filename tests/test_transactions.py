@@ -230,7 +230,7 @@ def test_a_coordinator_decides_on_an_overdue_check_in_before_the_job_runs(app, o
 def test_a_coordinator_of_another_team_approves_none_of_mine_in_bulk(app, overdue, make_coordinator, make_team):
     outsider = make_coordinator("外人", managed=[make_team("别的社区")])
     assert attendance.approve_clean(outsider) == 0
-    assert attendance.queue(outsider) == []
+    assert attendance.queue(outsider).items == []
     assert db.session.scalar(select(func.count(Attendance.id)).where(
         Attendance.status == AttendanceStatus.APPROVED)) == 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, cast, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +13,7 @@ from volunteer.errors import FieldErrors
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, Merchant, User
 from volunteer.services import audit
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 from volunteer.services.accounts import require_admin
 
@@ -40,17 +43,17 @@ def merchants() -> list[Merchant]:
     return list(db.session.scalars(select(Merchant).order_by(Merchant.name)))
 
 
-def find_users(query: str = "", limit: int = 100) -> list[User]:
-    """Users whose name or mobile contains the query."""
-    statement = select(User).options(joinedload(User.merchant)).order_by(User.role, User.name).limit(limit)
+def find_users(query: str = "", page: int = 1) -> Page[User]:
+    """One page of the users whose name or mobile contains the query, by role and name."""
+    statement = select(User).options(joinedload(User.merchant)).order_by(User.role, User.name, User.id)
     if query:
         statement = statement.where(or_(User.name.contains(query), User.mobile.contains(query)))
-    return list(db.session.scalars(statement))
+    return paginate(statement, page)
 
 
-def search_audit(person: str = "", action: str = "", limit: int = 200) -> list[AuditEvent]:
-    """Audit events, newest first, by actor (name or mobile) and action prefix."""
-    statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+def search_audit(person: str = "", action: str = "", page: int = 1) -> Page[AuditEvent]:
+    """One page of audit events, newest first, by actor (name or mobile) and action prefix."""
+    statement = select(AuditEvent).order_by(AuditEvent.id.desc())
     if action:
         statement = statement.where(AuditEvent.action.startswith(action))
     if person:
@@ -58,10 +61,10 @@ def search_audit(person: str = "", action: str = "", limit: int = 200) -> list[A
         statement = statement.where(or_(AuditEvent.actor_id.in_(ids),
                                         AuditEvent.target.in_(select(literal("user:") + cast(User.id, String))
                                                               .where(User.id.in_(ids)))))
-    return list(db.session.scalars(statement))
+    return paginate(statement, page)
 
 
-def actor_names(events: list[AuditEvent]) -> dict[int, str]:
+def actor_names(events: Iterable[AuditEvent]) -> dict[int, str]:
     """Names of the actors of these events, in one query."""
     ids = {e.actor_id for e in events if e.actor_id}
     return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}

@@ -28,6 +28,7 @@ from volunteer.models import (
     User,
 )
 from volunteer.services import audit, face_id, ledger, teams
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
 
@@ -393,10 +394,13 @@ def approve_attendance(actor: User, attendance_id: int) -> Attendance:
 
 
 def approve_clean(actor: User) -> int:
-    """Approve, in one transaction, every pending record of the coordinator's teams with nothing unusual
-    (overdue check-ins are flagged "no check-out", so they are never among them)."""
-    pending = [row.attendance for row in queue(actor) if not row.flags]
-    count = sum(_approve(actor, a) for a in pending)
+    """Approve, in one transaction, every record of the coordinator's teams with nothing unusual (all of them, not
+    one page; overdue check-ins are flagged "no check-out", so they are never among them)."""
+    records = db.session.scalars(
+        select(Attendance).join(Shift).options(joinedload(Attendance.shift))
+        .where(Shift.team_id.in_(teams.managed_team_ids(actor)), clean_clause())
+        .order_by(Attendance.created_at, Attendance.id)).all()
+    count = sum(_approve(actor, a) for a in records)
     db.session.commit()
     return count
 
@@ -467,15 +471,42 @@ class QueueRow:
     minutes_credited: int
 
 
-def queue(actor: User, limit: int = 500) -> list[QueueRow]:
-    """Records of the coordinator's teams waiting for a decision, oldest first, with evidence (a fixed number of
-    queries; read only: overdue check-ins are computed, the scheduled job closes them)."""
+def _failed_attempts():
+    """SQL: the refused check attempts of an attendance record's volunteer and shift (correlated subquery)."""
+    return (select(func.count(CheckAttempt.id))
+            .where(CheckAttempt.shift_id == Attendance.shift_id, CheckAttempt.user_id == Attendance.user_id,
+                   CheckAttempt.accepted.is_(False)).correlate(Attendance).scalar_subquery())
+
+
+def clean_clause():
+    """SQL condition on Attendance for a record with nothing unusual: the queue's flags (``_queue_rows``) say the
+    same in Python. Pending (an overdue check-in gets "no check-out"), no flag but "manual", fewer than two
+    refused attempts (two make "several failed attempts")."""
+    return and_(Attendance.status == AttendanceStatus.PENDING, Attendance.flags.in_(["", "manual"]),
+                _failed_attempts() < 2)
+
+
+def _queue_statement(actor: User, now: datetime):
+    return (select(Attendance).join(Shift).options(joinedload(Attendance.shift), joinedload(Attendance.user))
+            .where(awaiting_decision(now), Shift.team_id.in_(teams.managed_team_ids(actor)))
+            .order_by(Attendance.created_at, Attendance.id))
+
+
+def queue(actor: User, page: int = 1) -> Page[QueueRow]:
+    """One page of the records of the coordinator's teams waiting for a decision, oldest first, with evidence (a
+    fixed number of queries; read only: overdue check-ins are computed, the scheduled job closes them)."""
     now = utcnow()
-    managed = teams.managed_team_ids(actor)
-    records = list(db.session.scalars(
-        select(Attendance).join(Shift).options(joinedload(Attendance.shift), joinedload(Attendance.user))
-        .where(awaiting_decision(now), Shift.team_id.in_(managed))
-        .order_by(Attendance.created_at, Attendance.id).limit(limit)))
+    return paginate(_queue_statement(actor, now), page).map(lambda records: _queue_rows(records, now))
+
+
+def count_clean(actor: User) -> int:
+    """How many records of the coordinator's teams "approve all clean records" would approve (every page)."""
+    return db.session.scalar(select(func.count(Attendance.id)).join(Shift).where(
+        Shift.team_id.in_(teams.managed_team_ids(actor)), clean_clause()))
+
+
+def _queue_rows(records: list[Attendance], now: datetime) -> list[QueueRow]:
+    """The evidence of these records at a glance, in one more query."""
     pairs = [(a.shift_id, a.user_id) for a in records]
     evidence: dict[tuple[int, int], list[CheckAttempt]] = {}
     if pairs:
@@ -498,11 +529,16 @@ def queue(actor: User, limit: int = 500) -> list[QueueRow]:
     return rows
 
 
-def history(user: User, limit: int = 100) -> list[Attendance]:
-    """The volunteer's attendance records, newest first."""
-    return list(db.session.scalars(select(Attendance).options(joinedload(Attendance.shift))
-                                   .where(Attendance.user_id == user.id)
-                                   .order_by(Attendance.check_in_at.desc()).limit(limit)))
+def history(user: User, page: int = 1) -> Page[Attendance]:
+    """One page of the volunteer's attendance records, newest first."""
+    return paginate(select(Attendance).options(joinedload(Attendance.shift)).where(Attendance.user_id == user.id)
+                    .order_by(Attendance.check_in_at.desc(), Attendance.id.desc()), page)
+
+
+def attended_shift_ids(user: User, shift_ids: list[int]) -> set[int]:
+    """Which of these shifts the volunteer has an attendance record for (checked in, or recorded by hand)."""
+    return set(db.session.scalars(select(Attendance.shift_id).where(Attendance.user_id == user.id,
+                                                                    Attendance.shift_id.in_(shift_ids))))
 
 
 def for_shift(shift_id: int) -> list[Attendance]:

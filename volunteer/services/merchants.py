@@ -15,6 +15,7 @@ from volunteer.extensions import db
 from volunteer.localtime import format_local, local_day_bounds, month_bounds
 from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
 from volunteer.services import audit, csvfile
+from volunteer.services.paging import Page, paginate
 from volunteer.services.accounts import require_admin
 from volunteer.services.rewards import CODE_LENGTH, normalise_code
 
@@ -109,20 +110,20 @@ def honour_voucher(staff: User, typed_code: str) -> Voucher:
 
 
 def history(staff: User, start: date | None = None, end: date | None = None, reward_id: int | None = None,
-            limit: int = 1000) -> list[Voucher]:
-    """Every voucher this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
+            page: int = 1) -> Page[Voucher]:
+    """One page of the vouchers this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
     merchant_id = _staff_merchant(staff)
     query = (select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.redeemed_by),
                                                   joinedload(Voucher.user))
              .where(Reward.merchant_id == merchant_id, Voucher.status == VoucherStatus.REDEEMED)
-             .order_by(Voucher.redeemed_at.desc()).limit(limit))
+             .order_by(Voucher.redeemed_at.desc(), Voucher.id.desc()))
     if start:
         query = query.where(Voucher.redeemed_at >= local_day_bounds(start)[0])
     if end:
         query = query.where(Voucher.redeemed_at < local_day_bounds(end)[1])
     if reward_id:
         query = query.where(Voucher.reward_id == reward_id)
-    return list(db.session.scalars(query))
+    return paginate(query, page)
 
 
 @dataclass(frozen=True)

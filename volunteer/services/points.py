@@ -15,6 +15,7 @@ from volunteer.extensions import db
 from volunteer.localtime import local_date, local_midnight
 from volunteer.models import EntryKind, PointEntry, User
 from volunteer.services import audit, ledger, teams
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
 
@@ -62,10 +63,9 @@ def entry_label(entry: PointEntry) -> str:
     return f"{label}: {entry.note}" if entry.note else label
 
 
-def history(user_id: int, limit: int = 100) -> list[PointEntry]:
-    """The newest point entries of one volunteer."""
-    return list(db.session.scalars(select(PointEntry).where(PointEntry.user_id == user_id)
-                                   .order_by(PointEntry.id.desc()).limit(limit)))
+def history(user_id: int, page: int = 1) -> Page[PointEntry]:
+    """One page of a volunteer's point entries, newest first."""
+    return paginate(select(PointEntry).where(PointEntry.user_id == user_id).order_by(PointEntry.id.desc()), page)
 
 
 # --- expiry -------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from flask_login import current_user
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.models import Category, RewardStatus, Role, TeamKind
 from volunteer.services import accounts, admin, merchants, rewards, teams
-from volunteer.views.common import flash_error, form_int, role_name, roles_required
+from volunteer.views.common import flash_error, form_int, page_number, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -37,7 +37,7 @@ def users():
             flash(_("Account created."), "success")
             return redirect(url_for("admin.users"))
     query = (request.args.get("q") or "").strip()[:50]
-    return render_template("admin/users.html", people=admin.find_users(query), q=query, errors=errors,
+    return render_template("admin/users.html", people=admin.find_users(query, page_number()), q=query, errors=errors,
                            form=request.form, merchants=admin.merchants(), teams=teams.team_choices(),
                            role_name=role_name, roles=[Role.COORDINATOR, Role.MERCHANT, Role.ADMIN]), \
         400 if errors else 200
@@ -156,7 +156,7 @@ def audit_log():
     """Read-only log of sensitive actions, searchable by person and action."""
     person = (request.args.get("person") or "").strip()[:50]
     action = (request.args.get("action") or "").strip()[:40]
-    events = admin.search_audit(person, action)
+    events = admin.search_audit(person, action, page_number())
     return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
                            action=action)
 

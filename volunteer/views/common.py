@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, flash, g, request, session, url_for
 from flask_babel import gettext, ngettext
@@ -80,6 +80,18 @@ def form_int(name: str) -> int | None:
         return None
 
 
+def page_number() -> int:
+    """The ``page`` query argument (1 when missing or malformed; paging.paginate clamps the rest)."""
+    return form_int("page") or 1
+
+
+def page_url(number: int) -> str:
+    """This page's address at another page number, every other query argument (the filters) kept."""
+    args = request.args.copy()
+    args["page"] = str(number)
+    return f"{request.path}?{urlencode(list(args.items(multi=True)))}"
+
+
 #: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)
 _URL_ENDS = "".join(map(chr, range(0x21)))
 _URL_DROPPED = re.compile(r"[\t\r\n]")
@@ -146,6 +158,7 @@ def install_request_hooks(app: Flask) -> None:
     from volunteer.services.text import field_limit
 
     app.jinja_env.globals["field_limit"] = field_limit
+    app.jinja_env.globals["page_url"] = page_url
 
     @app.after_request
     def headers(response):

@@ -10,7 +10,7 @@ from volunteer.errors import DomainError, FieldErrors
 from volunteer.localtime import to_local
 from volunteer.models import Role
 from volunteer.services import attendance, points, shifts, teams
-from volunteer.views.common import flash_error, form_int, roles_required, safe_target
+from volunteer.views.common import flash_error, form_int, page_number, roles_required, safe_target
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 STAFF = (Role.COORDINATOR, Role.ADMIN)
@@ -28,7 +28,7 @@ def _shift_form_values(shift) -> dict:
 @roles_required(*STAFF)
 def list_shifts():
     """My teams' shifts, soonest first."""
-    return render_template("coordinator/shifts.html", shifts=shifts.managed_shifts(current_user))
+    return render_template("coordinator/shifts.html", shifts=shifts.managed_shifts(current_user, page=page_number()))
 
 
 @bp.route("/shifts/new", methods=["GET", "POST"])
@@ -108,9 +108,8 @@ def record_manual(shift_id: int):
 @roles_required(*STAFF)
 def approval_queue():
     """Pending records, oldest first, with the evidence at a glance."""
-    rows = attendance.queue(current_user)
-    return render_template("coordinator/approvals.html", rows=rows, flag_labels=attendance.FLAG_LABELS,
-                           clean=sum(1 for r in rows if not r.flags))
+    return render_template("coordinator/approvals.html", rows=attendance.queue(current_user, page_number()),
+                           flag_labels=attendance.FLAG_LABELS, clean=attendance.count_clean(current_user))
 
 
 @bp.route("/approvals/<int:attendance_id>/approve", methods=["POST"])

@@ -13,7 +13,7 @@ from volunteer.extensions import limiter
 from volunteer.localtime import this_month
 from volunteer.models import Category, Role
 from volunteer.services import merchants, rewards
-from volunteer.views.common import flash_error, form_int, roles_required
+from volunteer.views.common import flash_error, form_int, page_number, roles_required
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 
@@ -93,7 +93,7 @@ def _date_arg(name: str) -> date | None:
 def history():
     """Every redemption by this merchant, with time and staff; filter by date and reward."""
     start, end, reward_id = _date_arg("start"), _date_arg("end"), form_int("reward")
-    return render_template("merchant/history.html", rows=merchants.history(current_user, start, end, reward_id),
+    return render_template("merchant/history.html", rows=merchants.history(current_user, start, end, reward_id, page_number()),
                            rewards=merchants.merchant_rewards(current_user), start=request.args.get("start", ""),
                            end=request.args.get("end", ""), reward_id=reward_id,
                            mask_name=merchants.mask_name)
