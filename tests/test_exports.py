@@ -52,7 +52,7 @@ def test_a_large_export_is_written_in_pieces():
 
 
 @pytest.fixture
-def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_staff, make_reward):
+def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_staff, make_reward, end_shift):
     """A volunteer, a shift, a team, a reward and a merchant all named to run in Excel, and a redemption."""
     district = make_team("西湖区", TeamKind.DISTRICT)
     street = make_team("北山街道", TeamKind.STREET, district)
@@ -61,6 +61,7 @@ def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_s
     volunteer = make_volunteer(HOSTILE, teams=[community], points=500)
     shift = make_shift(team_=community, title="+1", creator=coordinator)
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, volunteer.id)
     attendance.approve_attendance(coordinator, record.id)
     points.adjust_points(coordinator, volunteer.id, 5, "-1+1")

@@ -36,7 +36,7 @@ def _read_csv(body: bytes) -> list[list[str]]:
 
 
 @pytest.fixture
-def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make_reward):
+def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make_reward, end_shift):
     district = make_team("西湖区", TeamKind.DISTRICT)
     street = make_team("北山街道", TeamKind.STREET, district)
     ours, theirs = make_team("宝石社区", TeamKind.COMMUNITY, street), make_team("曙光社区", TeamKind.COMMUNITY, street)
@@ -45,6 +45,7 @@ def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make
     for team, person in ((ours, mine), (theirs, other)):
         shift = make_shift(team_=team, hours=2, rate=10)
         shifts.sign_up(person, shift.id)
+        end_shift(shift)
         record = attendance.record_manual(coordinator if team is ours else make_coordinator("他队", managed=[theirs]),
                                           shift.id, person.id)
         attendance.approve_attendance(db.session.get(User, record.recorded_by_id), record.id)
@@ -95,13 +96,15 @@ def mid_march(time_machine):
     time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
 
 
-def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunteer, make_shift, time_machine):
+def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunteer, make_shift, time_machine,
+                           end_shift):
     coordinator, mine, other, ours = two_teams  # mine: 2 hours and 20 points approved in March, 100 points spent
     make_volunteer("从没来过", teams=[ours])  # registered, never active
     february = make_volunteer("二月来过", teams=[ours])  # active in February only
     time_machine.move_to(datetime(2026, 2, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     shift = make_shift(team_=ours, hours=2, rate=10)
     shifts.sign_up(february, shift.id)
+    end_shift(shift)
     attendance.approve_attendance(coordinator, attendance.record_manual(coordinator, shift.id, february.id).id)
     time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     d = reports.dashboard(coordinator)
@@ -141,7 +144,7 @@ def test_dashboard_leaves_out_cancelled_and_refunded_redemptions(mid_march, app,
 
 
 def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make_coordinator, make_shift,
-                                           make_merchant, photos):
+                                           make_merchant, photos, end_shift):
     from tests.facekit import obama_enrolment
 
     admin = make_admin()
@@ -149,6 +152,7 @@ def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make
     volunteer, coordinator = make_volunteer(), make_coordinator()
     shift = make_shift()
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, volunteer.id)
     attendance.approve_attendance(coordinator, record.id)
     attendance.reject_attendance(coordinator, record.id, "重复")

@@ -309,9 +309,44 @@ def close_overdue(now: datetime | None = None) -> int:
 
 # --- coordinators -------------------------------------------------------------------------------------------
 
+def manual_bounds(shift: Shift, now: datetime) -> tuple[datetime, datetime] | None:
+    """The earliest and latest times a manual record of this shift may state now: within the shift and never in
+    the future. None before the shift has started (nothing happened yet)."""
+    if now <= shift.starts_at:
+        return None
+    return shift.starts_at, min(shift.ends_at, now)
+
+
+def _manual_times(shift: Shift, check_in_at: datetime | None, check_out_at: datetime | None,
+                  now: datetime) -> tuple[datetime, datetime]:
+    """The times of a manual record: as given, else the schedule so far; each wrong one gets its own message."""
+    bounds = manual_bounds(shift, now)
+    if bounds is None:
+        raise FieldErrors({"check_in_at": _l("This shift has not started yet: attendance can be recorded from "
+                                             "%(time)s.", time=format_local(shift.starts_at, "%m-%d %H:%M"))})
+    earliest, latest = bounds
+    start, end = check_in_at or earliest, check_out_at or latest
+    window = {"start": format_local(earliest, "%m-%d %H:%M"), "end": format_local(shift.ends_at, "%m-%d %H:%M")}
+    errors: dict = {}
+    for name, moment in (("check_in_at", start), ("check_out_at", end)):
+        if moment > now:
+            errors[name] = _l("This time is in the future; record what has happened so far.")
+        elif not earliest <= moment <= shift.ends_at:
+            errors[name] = _l("Please give a time within the shift (%(start)s – %(end)s).", **window)
+    if not errors and end <= start:
+        errors["check_out_at"] = _l("The check-out must be after the check-in.")
+    if errors:
+        raise FieldErrors(errors)
+    return start, end
+
+
 def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetime | None = None,
                   check_out_at: datetime | None = None) -> Attendance:
-    """The non-face path (required by law): the coordinator records attendance on the spot. Audited."""
+    """The non-face path (required by law): the coordinator records a volunteer's check-in and check-out times.
+
+    Only what has happened can be recorded: the times lie within the shift and not in the future; left out, they
+    are the schedule so far (recorded during a shift, up to now, not the whole shift in advance). Audited.
+    """
     from volunteer.services.shifts import get_managed_shift
 
     shift = get_managed_shift(actor, shift_id)
@@ -319,10 +354,7 @@ def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetim
                                                     Signup.status == SignupStatus.CONFIRMED))
     if signup is None:
         raise FieldErrors({"user_id": _l("This volunteer is not signed up for the shift.")})
-    start = check_in_at or shift.starts_at
-    end = check_out_at or shift.ends_at
-    if end <= start:
-        raise FieldErrors({"check_out_at": _l("The end must be after the start.")})
+    start, end = _manual_times(shift, check_in_at, check_out_at, utcnow())
     existing = _attendance(user_id, shift_id)
     if existing is not None:
         raise AlreadyReviewedError(status=status_label(existing.status)) if existing.status != AttendanceStatus.OPEN \
@@ -337,7 +369,7 @@ def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetim
         db.session.rollback()
         raise AlreadyCheckedInError() from None
     audit.record(actor.id, "attendance.manual", f"attendance:{attendance.id}", shift=shift_id, volunteer=user_id,
-                 minutes=attendance.minutes_credited)
+                 check_in=format_local(start), check_out=format_local(end), minutes=attendance.minutes_credited)
     db.session.commit()
     return attendance
 
