@@ -99,4 +99,4 @@ def test_the_settlement_neutralises_reward_titles(app, client, login, hostile):
     login(db.session.get(User, staff.id))
     rows = _rows(client.get(f"/merchant/settlement.csv?month={month}").get_data())
     assert rows[1] == [month, str(voucher.reward_id), "'" + HOSTILE, "1", "100"]
-    assert rows[2] == [month, "", "合计 / Total", "1", "100"]
+    assert rows[2] == [month, "", "合计", "1", "100"]

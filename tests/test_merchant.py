@@ -273,7 +273,7 @@ def test_the_monthly_settlement_counts_only_our_redemptions(app, client, login, 
     client.post("/language/zh_CN")
     rows = list(csv.reader(io.StringIO(
         client.get("/merchant/settlement.csv?month=2026-03").get_data().decode("utf-8-sig"))))
-    assert rows[1:] == [["2026-03", str(reward.id), "灵隐门票", "1", "100"], ["2026-03", "", "合计 / Total", "1", "100"]]
+    assert rows[1:] == [["2026-03", str(reward.id), "灵隐门票", "1", "100"], ["2026-03", "", "合计", "1", "100"]]
     page = client.get("/merchant/settlement?month=2026-03").get_data(as_text=True)
     assert "灵隐门票" in page and "西溪湿地游船" not in page
 

@@ -187,7 +187,7 @@ def test_audit_log_is_paged_with_its_filters(app, client, login, make_admin):
     assert pager(first) == (70, 1, 2)
     assert link(first, "next") == "/admin/audit?action=points.&page=2"
     second = client.get(link(first, "next")).get_data(as_text=True)
-    assert pager(second) == (70, 2, 2) and second.count("user:") == 20
+    assert pager(second) == (70, 2, 2) and second.count("用户 #") == 20
 
 
 def test_the_shift_lists_are_paged(app, client, login, team, make_coordinator, make_volunteer):

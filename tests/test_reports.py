@@ -75,7 +75,7 @@ def test_exports_filter_by_date(app, two_teams):
 
 def test_admin_sees_everything_and_the_csv_has_a_bom(app, client, login, two_teams, make_admin):
     login(make_admin())
-    response = client.get("/admin/exports/attendance.csv")
+    response = client.get("/admin/exports/attendance.csv?lang=en")
     rows = _read_csv(response.get_data())
     assert rows[0] == reports.EXPORT_COLUMNS["attendance"]
     assert {r[4] for r in rows[1:]} == {"我队员", "他队员"}
@@ -86,7 +86,7 @@ def test_a_coordinator_cannot_export_another_team(app, client, login, two_teams,
     coordinator = two_teams[0]
     theirs = db.session.scalar(select(reports.Team).where(reports.Team.name == "曙光社区"))
     login(coordinator)
-    rows = _read_csv(client.get(f"/admin/exports/volunteers.csv?team={theirs.id}").get_data())
+    rows = _read_csv(client.get(f"/admin/exports/volunteers.csv?team={theirs.id}&lang=en").get_data())
     assert rows == [reports.EXPORT_COLUMNS["volunteers"]]
 
 
@@ -177,8 +177,13 @@ def test_audit_log_is_searchable_by_person_and_action(app, client, login, make_a
     volunteer = make_volunteer("被停用的人")
     accounts.set_enabled(admin, volunteer.id, False)
     login(admin)
-    assert "account.disable" in client.get("/admin/audit?person=被停用").get_data(as_text=True)
-    assert "account.disable" not in client.get("/admin/audit?action=face.").get_data(as_text=True)
+
+    def rows(query: str) -> str:
+        return client.get(f"/admin/audit?{query}").get_data(as_text=True).split("<tbody>", 1)[1]
+
+    assert "停用账号" in rows("person=被停用") and "被停用的人 (用户 #%d)" % volunteer.id in rows("person=被停用")
+    assert "停用账号" in rows("action=account.disable")
+    assert "停用账号" not in rows("action=face.enrol")
 
 
 # --- certificates -------------------------------------------------------------------------------------------

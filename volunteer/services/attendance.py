@@ -472,10 +472,16 @@ def reject_attendance(actor: User, attendance_id: int, reason: str) -> Attendanc
     return attendance
 
 
+STATUS_LABELS = {AttendanceStatus.OPEN: _l("checked in"), AttendanceStatus.PENDING: _l("waiting for approval"),
+                 AttendanceStatus.APPROVED: _l("approved"), AttendanceStatus.REJECTED: _l("rejected")}
+
+METHOD_LABELS = {AttendanceMethod.FACE: _l("face check-in"), AttendanceMethod.REVIEW: _l("checked in for review"),
+                 AttendanceMethod.MANUAL: _l("recorded by hand")}
+
+
 def status_label(status: AttendanceStatus) -> str:
     """An attendance status in the reader's language."""
-    return str({AttendanceStatus.OPEN: _l("checked in"), AttendanceStatus.PENDING: _l("waiting for approval"),
-                AttendanceStatus.APPROVED: _l("approved"), AttendanceStatus.REJECTED: _l("rejected")}[status])
+    return str(STATUS_LABELS[status])
 
 
 FLAG_LABELS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -149,10 +149,21 @@ def settlement(staff: User, year: int, month: int) -> list[SettlementRow]:
     return [SettlementRow(r, t, int(c), int(p)) for r, t, c, p in rows]
 
 
-def settlement_csv(rows: list[SettlementRow], month_label: str, headers: list[str]) -> bytes:
-    """The settlement in the one CSV writer of every export (BOM for Excel, formulas neutralised)."""
+#: the settlement's columns by their codes: the header of the English export
+SETTLEMENT_COLUMNS = ["month", "reward_id", "reward", "redeemed", "points"]
+
+
+def settlement_csv(rows: list[SettlementRow], month_label: str, lang: str = "zh") -> bytes:
+    """The settlement in the one CSV writer of every export (BOM for Excel, formulas neutralised): Chinese headers
+    and total line (``lang="zh"``), or the codes and "Total" (``lang="en"``)."""
+    if lang == "en":
+        headers, total_label = SETTLEMENT_COLUMNS, "Total"
+    else:
+        with force_locale("zh_CN"):
+            headers = [str(h) for h in (_l("Month"), _l("Reward id"), _l("Reward"), _l("Redeemed"), _l("Points value"))]
+            total_label = str(_l("Total"))
     lines = [[month_label, r.reward_id, r.title, r.count, r.points] for r in rows]
-    total = [month_label, "", "合计 / Total", sum(r.count for r in rows), sum(r.points for r in rows)]
+    total = [month_label, "", total_label, sum(r.count for r in rows), sum(r.points for r in rows)]
     return csvfile.to_csv(headers, [*lines, total])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import force_locale
 from sqlalchemy import String, and_, case, cast, distinct, exists, func, literal, select
 from sqlalchemy.orm import joinedload
 
@@ -25,7 +26,7 @@ from volunteer.models import (
     Voucher,
     team_members,
 )
-from volunteer.services import stars, teams
+from volunteer.services import attendance, points, rewards, stars, teams
 
 
 def scope_users(team_ids: set[int]):
@@ -146,6 +147,7 @@ def _dates(column, f: ExportFilter) -> list:
     return clauses
 
 
+#: the columns of each export by their codes: the header of the English export (``lang="en"``), stable for scripts
 EXPORT_COLUMNS = {
     "volunteers": ["id", "name", "mobile", "teams", "approved_hours", "stars", "points", "registered_at"],
     "attendance": ["id", "shift", "team", "starts_at", "volunteer", "mobile", "method", "status", "check_in",
@@ -154,10 +156,42 @@ EXPORT_COLUMNS = {
     "redemptions": ["id", "issued_at", "volunteer", "mobile", "reward", "category", "merchant", "points", "status",
                     "redeemed_at"],
 }
+#: languages of an export: "zh" has Chinese headers and labels for Excel; "en" has the codes above, as stored
+EXPORT_LANGUAGES = ("zh", "en")
 
 
-def export_rows(reader: User, kind: str, f: ExportFilter) -> list[list]:
-    """Rows of one export (see EXPORT_COLUMNS), in the reader's scope."""
+def _headers(kind: str) -> list[str]:
+    """The export's column headers in the current language (EXPORT_COLUMNS, one for one)."""
+    from flask_babel import gettext as _, pgettext
+
+    return {
+        "volunteers": [_("Volunteer no."), pgettext("person", "Name"), _("Mobile number"), _("Teams"),
+                       _("Approved hours (h)"), _("Star level"), _("Points balance"), _("Registered at")],
+        "attendance": [_("Record no."), _("Shift"), _("Team"), _("Shift starts"), _("Volunteer"), _("Mobile number"),
+                       _("Method"), _("Status"), _("Check-in time"), _("Check-out time"), _("Minutes credited"),
+                       _("Points awarded"), _("Flags")],
+        "ledger": [_("Entry no."), _("Time"), _("Volunteer"), _("Mobile number"), _("Kind"), _("Points"), _("Note"),
+                   _("Source")],
+        "redemptions": [_("Voucher no."), _("Issued at"), _("Volunteer"), _("Mobile number"), _("Reward"),
+                        _("Category"), _("Merchant"), _("Points"), _("Status"), _("Redeemed at")],
+    }[kind]
+
+
+def export_table(reader: User, kind: str, f: ExportFilter, lang: str) -> tuple[list[str], list[list]]:
+    """Headers and rows of one export: in Chinese (headers, statuses and kinds as labels) or with the codes."""
+    if lang == "en":
+        return EXPORT_COLUMNS[kind], export_rows(reader, kind, f)
+    with force_locale("zh_CN"):
+        return _headers(kind), export_rows(reader, kind, f, labelled=True)
+
+
+def export_rows(reader: User, kind: str, f: ExportFilter, labelled: bool = False) -> list[list]:
+    """Rows of one export (see EXPORT_COLUMNS), in the reader's scope: statuses and kinds as codes, or as labels in
+    the current language."""
+
+    def label(labels: dict, code) -> str:
+        return str(labels[code]) if labelled else code.value
+
     scope = _team_scope(reader, f.team_id)
     people = scope_users(scope)
     if kind == "volunteers":
@@ -171,19 +205,25 @@ def export_rows(reader: User, kind: str, f: ExportFilter) -> list[list]:
                                                     joinedload(Attendance.user))
             .where(Shift.team_id.in_(scope), *_dates(Shift.starts_at, f)).order_by(Attendance.id))
         return [[a.id, a.shift.title, a.shift.team.name, format_local(a.shift.starts_at), a.user.name, a.user.mobile,
-                 a.method.value, a.status.value, format_local(a.check_in_at), format_local(a.check_out_at),
-                 a.minutes_credited, a.points_awarded, a.flags] for a in records]
+                 label(attendance.METHOD_LABELS, a.method), label(attendance.STATUS_LABELS, a.status),
+                 format_local(a.check_in_at), format_local(a.check_out_at), a.minutes_credited, a.points_awarded,
+                 _flags(a.flags) if labelled else a.flags] for a in records]
     if kind == "ledger":
         rows = db.session.execute(
             select(PointEntry, User.name, User.mobile).join(User, User.id == PointEntry.user_id)
             .where(PointEntry.user_id.in_(people), *_dates(PointEntry.created_at, f)).order_by(PointEntry.id))
-        return [[e.id, format_local(e.created_at), name, mobile, e.kind.value, e.amount, e.note, e.source_key]
-                for e, name, mobile in rows]
+        return [[e.id, format_local(e.created_at), name, mobile, label(points.ENTRY_LABELS, e.kind), e.amount,
+                 points.note_label(e) if labelled else e.note, e.source_key] for e, name, mobile in rows]
     if kind == "redemptions":
         vouchers = db.session.scalars(
             select(Voucher).options(joinedload(Voucher.user), joinedload(Voucher.reward).joinedload(Reward.merchant))
             .where(Voucher.user_id.in_(people), *_dates(Voucher.created_at, f)).order_by(Voucher.id))
         return [[v.id, format_local(v.created_at), v.user.name, v.user.mobile, v.reward.title,
-                 v.reward.category.value, v.reward.merchant.name, v.points_cost, v.status.value,
-                 format_local(v.redeemed_at)] for v in vouchers]
+                 label(rewards.CATEGORY_LABELS, v.reward.category), v.reward.merchant.name, v.points_cost,
+                 label(rewards.VOUCHER_STATUS_LABELS, v.status), format_local(v.redeemed_at)] for v in vouchers]
     raise KeyError(kind)
+
+
+def _flags(flags: str) -> str:
+    """"manual,far" as the coordinator's labels, joined the Chinese way."""
+    return "、".join(str(attendance.FLAG_LABELS.get(f, f)) for f in flags.split(",") if f)

@@ -9,7 +9,7 @@ from flask_login import current_user
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.models import Category, RewardStatus, Role, TeamKind
 from volunteer.services import accounts, admin, merchants, rewards, teams
-from volunteer.views.common import flash_error, form_int, page_number, role_name, roles_required
+from volunteer.views.common import export_language, flash_error, form_int, page_number, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -82,7 +82,7 @@ def team_tree():
             flash(_("Team added."), "success")
             return redirect(url_for("admin.team_tree"))
     return render_template("admin/teams.html", teams=teams.team_choices(), kinds=list(TeamKind), errors=errors,
-                           form=request.form), \
+                           form=request.form, kind_labels=teams.KIND_LABELS), \
         400 if errors else 200
 
 
@@ -157,8 +157,10 @@ def audit_log():
     person = (request.args.get("person") or "").strip()[:50]
     action = (request.args.get("action") or "").strip()[:40]
     events = admin.search_audit(person, action, page_number())
-    return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
-                           action=action)
+    names = admin.actor_names(events)
+    return render_template("admin/audit.html", events=events, names=names, person=person, action=action,
+                           lines=[admin.describe_event(e, names) for e in events],
+                           actions=[(code, str(label)) for code, label in admin.ACTION_LABELS.items()])
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -178,7 +180,8 @@ def dashboard():
 @bp.route("/exports/<kind>.csv")
 @roles_required(Role.ADMIN, Role.COORDINATOR)
 def export(kind: str):
-    """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date."""
+    """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date; ``lang=zh`` has
+    Chinese headers and labels, ``lang=en`` the codes."""
     from datetime import date
 
     from flask import Response, abort
@@ -195,7 +198,7 @@ def export(kind: str):
             return None
 
     f = reports.ExportFilter(form_int("team"), day("start"), day("end"))
-    body = csvfile.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
+    body = csvfile.to_csv(*reports.export_table(current_user, kind, f, export_language()))
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})
 

@@ -11,13 +11,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, flash, g, request, session, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import IntegerConverter
 
 from volunteer.errors import DomainError, NulCharacterError
 from volunteer.extensions import limiter, login_manager
 from volunteer.models import Role, User
+from volunteer.services.accounts import ROLE_LABELS
 
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
 
@@ -78,6 +79,17 @@ def form_int(name: str) -> int | None:
         return int(raw)
     except ValueError:
         return None
+
+
+def export_language() -> str:
+    """The ``lang`` of a CSV download: "zh" (Chinese headers and labels) or "en" (the codes); by default the page's
+    language."""
+    from flask_babel import get_locale
+
+    asked = request.args.get("lang", "")
+    if asked in ("zh", "en"):
+        return asked
+    return "zh" if get_locale().language == "zh" else "en"
 
 
 def page_number() -> int:
@@ -197,5 +209,4 @@ def star_text(stars: int) -> str:
 
 def role_name(role: Role) -> str:
     """A role in the reader's language."""
-    return {Role.VOLUNTEER: gettext("Volunteer"), Role.COORDINATOR: gettext("Coordinator"),
-            Role.MERCHANT: gettext("Merchant staff"), Role.ADMIN: gettext("Administrator")}[role]
+    return str(ROLE_LABELS[role])
