@@ -162,10 +162,10 @@ EXPORT_LANGUAGES = ("zh", "en")
 
 def _headers(kind: str) -> list[str]:
     """The export's column headers in the current language (EXPORT_COLUMNS, one for one)."""
-    from flask_babel import gettext as _, pgettext
+    from flask_babel import gettext as _
 
     return {
-        "volunteers": [_("Volunteer no."), pgettext("person", "Name"), _("Mobile number"), _("Teams"),
+        "volunteers": [_("Volunteer no."), _("Full name"), _("Mobile number"), _("Teams"),
                        _("Approved hours (h)"), _("Star level"), _("Points balance"), _("Registered at")],
         "attendance": [_("Record no."), _("Shift"), _("Team"), _("Shift starts"), _("Volunteer"), _("Mobile number"),
                        _("Method"), _("Status"), _("Check-in time"), _("Check-out time"), _("Minutes credited"),
