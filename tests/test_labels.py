@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import to_local
-from volunteer.models import EntryKind, PointEntry, RewardStatus, TeamKind
-from volunteer.services import accounts, attendance, ledger, merchants, points, rewards, shifts
+from volunteer.models import EntryKind, PointEntry, Reward, TeamKind
+from volunteer.services import attendance, ledger, merchants, points, rewards, shifts
 
 
 def _csv(response) -> list[list[str]]:
@@ -79,18 +80,22 @@ def test_the_audit_log_is_a_readable_before_after_table(app, client, login, make
                                                         make_shift, make_volunteer, make_merchant):
     admin, coordinator = make_admin("管理员"), make_coordinator()
     shift = make_shift(capacity=5, title="北山街夜巡")
-    local = to_local(shift.starts_at)
-    shifts.update_shift(coordinator, shift.id, {
+    login(coordinator)
+    assert client.post(f"/coordinator/shifts/{shift.id}/edit", data={
         "title": "北山街夜巡", "place_name": "北山街", "latitude": "30.259", "longitude": "120.145",
         "radius_m": "300", "capacity": "8", "points_per_hour": "10", "description": "",
-        "starts_at": local.strftime("%Y-%m-%dT%H:%M"), "ends_at": to_local(shift.ends_at).strftime("%Y-%m-%dT%H:%M")})
-    reward = rewards.save_reward(admin, make_merchant().id, {
-        "title": "体检", "category": "health", "points_cost": "300", "stock": "", "validity_days": "30",
-        "min_star": "0", "limit_period_days": "30"})
-    rewards.set_reward_status(admin, reward.id, RewardStatus.RETIRED)
-    volunteer = make_volunteer("被停用的人")
-    accounts.set_enabled(admin, volunteer.id, False)
+        "starts_at": to_local(shift.starts_at).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": to_local(shift.ends_at).strftime("%Y-%m-%dT%H:%M")}).status_code == 302
+    client.post("/logout")
+    merchant, volunteer = make_merchant(), make_volunteer("被停用的人")
     login(admin)
+    assert client.post("/admin/rewards", data={
+        "merchant_id": merchant.id, "title": "体检", "category": "health", "points_cost": "300", "stock": "",
+        "validity_days": "30", "min_star": "0", "per_volunteer_limit": "", "limit_period_days": "30",
+        "description": ""}).status_code == 302
+    reward = db.session.scalar(select(Reward).where(Reward.title == "体检"))
+    client.post(f"/admin/rewards/{reward.id}/status", data={"status": "retired"})
+    client.post(f"/admin/users/{volunteer.id}/enabled", data={"enabled": "0"})
     page = _tbody(client.get("/admin/audit"))
     assert "\\u" not in page and "{&#34;" not in page and '{"' not in page  # no JSON
     for code in ("shift.edit", "catalog.status", "account.disable", "catalog.create"):

@@ -93,8 +93,14 @@ def export_language() -> str:
 
 
 def page_number() -> int:
-    """The ``page`` query argument (1 when missing or malformed; paging.paginate clamps the rest)."""
-    return form_int("page") or 1
+    """The ``page`` query argument: 1 when missing or malformed, a huge number the last page (paging.paginate
+    clamps)."""
+    from volunteer.services.paging import MAX_PAGE
+
+    raw = (request.args.get("page") or "").strip()
+    if not (raw.isascii() and raw.isdigit()):
+        return 1
+    return int(raw) if len(raw) <= 9 else MAX_PAGE
 
 
 def page_url(number: int) -> str:
