@@ -303,6 +303,21 @@ def make_shift(team, make_coordinator):
 
 
 @pytest.fixture
+def end_shift(app):
+    """Move a shift (after its sign-ups) so that it ended a minute ago, keeping its length: attendance is recorded
+    by hand only for what has happened, never in advance."""
+
+    def end(shift: Shift, ago: timedelta = timedelta(minutes=1)) -> Shift:
+        length = shift.ends_at - shift.starts_at
+        shift.ends_at = utcnow() - ago
+        shift.starts_at = shift.ends_at - length
+        db.session.commit()
+        return shift
+
+    return end
+
+
+@pytest.fixture
 def make_reward(make_merchant):
     def make(merchant=None, cost=100, stock=10, **kw) -> Reward:
         reward = Reward(merchant=merchant or make_merchant(), category=kw.pop("category", "parking"),

@@ -154,16 +154,16 @@ def test_every_report_agrees_on_the_hangzhou_date(app, client, login, world, now
     # pages and CSVs: the settlement's default month, the merchant's home, the export date filters
     login(world.staff)
     assert _csv(client.get("/merchant/settlement.csv")) == [
-        ["2026-12", str(world.reward_dec), "十二月奖品", "1", "40"], ["2026-12", "", "合计 / Total", "1", "40"]]
+        ["2026-12", str(world.reward_dec), "十二月奖品", "1", "40"], ["2026-12", "", "合计", "1", "40"]]
     assert "今天已核销 1 张兑换券。" in client.get("/home").get_data(as_text=True)
     client.post("/logout")
     login(world.admin)
-    december = "?start=2026-12-01&end=2026-12-01"
+    december = "?start=2026-12-01&end=2026-12-01&lang=en"
     assert [(r[1], r[2], r[4], r[5]) for r in _csv(client.get(f"/admin/exports/ledger.csv{december}"))] == [
         ("2026-12-01 00:10", "晚志愿者", "shift_award", "30"), ("2026-12-01 00:10", "晚志愿者", "redemption", "-40")]
     assert [(r[1], r[4], r[9]) for r in _csv(client.get(f"/admin/exports/redemptions.csv{december}"))] == [
         ("2026-12-01 00:10", "十二月奖品", "2026-12-01 00:10")]
-    november = "?start=2026-11-30&end=2026-11-30"
+    november = "?start=2026-11-30&end=2026-11-30&lang=en"
     assert [(r[1], r[4], r[5]) for r in _csv(client.get(f"/admin/exports/ledger.csv{november}"))] == [
         ("2026-11-30 23:00", "adjustment", "500"), ("2026-11-30 23:00", "adjustment", "500"),
         ("2026-11-30 23:50", "shift_award", "20"), ("2026-11-30 23:50", "redemption", "-100")]

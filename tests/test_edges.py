@@ -92,10 +92,11 @@ def test_the_language_switch_stays_on_the_site(client, target):
 
 
 @pytest.fixture
-def coordinator_client(client, login, make_coordinator, make_volunteer, make_shift):
+def coordinator_client(client, login, make_coordinator, make_volunteer, make_shift, end_shift):
     coordinator, volunteer = make_coordinator(), make_volunteer()
     shift = make_shift()
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, volunteer.id)
     login(coordinator)
     return client, record, volunteer

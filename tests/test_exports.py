@@ -52,7 +52,7 @@ def test_a_large_export_is_written_in_pieces():
 
 
 @pytest.fixture
-def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_staff, make_reward):
+def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_staff, make_reward, end_shift):
     """A volunteer, a shift, a team, a reward and a merchant all named to run in Excel, and a redemption."""
     district = make_team("西湖区", TeamKind.DISTRICT)
     street = make_team("北山街道", TeamKind.STREET, district)
@@ -61,6 +61,7 @@ def hostile(app, make_team, make_volunteer, make_coordinator, make_shift, make_s
     volunteer = make_volunteer(HOSTILE, teams=[community], points=500)
     shift = make_shift(team_=community, title="+1", creator=coordinator)
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, volunteer.id)
     attendance.approve_attendance(coordinator, record.id)
     points.adjust_points(coordinator, volunteer.id, 5, "-1+1")
@@ -98,4 +99,4 @@ def test_the_settlement_neutralises_reward_titles(app, client, login, hostile):
     login(db.session.get(User, staff.id))
     rows = _rows(client.get(f"/merchant/settlement.csv?month={month}").get_data())
     assert rows[1] == [month, str(voucher.reward_id), "'" + HOSTILE, "1", "100"]
-    assert rows[2] == [month, "", "合计 / Total", "1", "100"]
+    assert rows[2] == [month, "", "合计", "1", "100"]

@@ -108,9 +108,10 @@ def test_reward_title_added_by_an_admin(client, login, make_admin, make_merchant
     assert db.session.scalar(select(func.count(Reward.id))) == 0
 
 
-def test_reject_reason(client, login, make_shift, make_volunteer, make_coordinator):
+def test_reject_reason(client, login, make_shift, make_volunteer, make_coordinator, end_shift):
     user, shift, coordinator = make_volunteer(), make_shift(), make_coordinator()
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, user.id)
     login(coordinator)
     client.post("/language/en")

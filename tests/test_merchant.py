@@ -213,7 +213,7 @@ def test_history_and_settlement_csv(mid_march, client, login, issued, time_machi
     time_machine.shift(timedelta(minutes=5))
     merchants.honour_voucher(staff, second.code)
     assert [v.id for v in merchants.history(staff)] == [second.id, voucher.id]
-    assert merchants.history(staff, start=datetime(2026, 3, 18).date()) == []
+    assert merchants.history(staff, start=datetime(2026, 3, 18).date()).items == []
     login(staff)
     client.post("/language/zh_CN")
     response = client.get("/merchant/settlement.csv?month=2026-03")
@@ -260,7 +260,7 @@ def test_merchant_history_shows_only_our_redemptions(app, client, login, two_mer
     ours, theirs, made = two_merchants
     assert [v.id for v in merchants.history(ours)] == [made[ours.id][1].id]
     assert [v.id for v in merchants.history(theirs)] == [made[theirs.id][1].id]
-    assert merchants.history(ours, reward_id=made[theirs.id][0].id) == []
+    assert merchants.history(ours, reward_id=made[theirs.id][0].id).items == []
     login(ours)
     page = client.get("/merchant/history").get_data(as_text=True)
     assert "灵隐门票" in page and "西溪湿地游船" not in page and "别家收银员" not in page
@@ -274,7 +274,7 @@ def test_the_monthly_settlement_counts_only_our_redemptions(app, client, login, 
     client.post("/language/zh_CN")
     rows = list(csv.reader(io.StringIO(
         client.get("/merchant/settlement.csv?month=2026-03").get_data().decode("utf-8-sig"))))
-    assert rows[1:] == [["2026-03", str(reward.id), "灵隐门票", "1", "100"], ["2026-03", "", "合计 / Total", "1", "100"]]
+    assert rows[1:] == [["2026-03", str(reward.id), "灵隐门票", "1", "100"], ["2026-03", "", "合计", "1", "100"]]
     page = client.get("/merchant/settlement?month=2026-03").get_data(as_text=True)
     assert "灵隐门票" in page and "西溪湿地游船" not in page
 

@@ -72,7 +72,8 @@ def test_pages_do_not_grow_with_rows(app, client, login, team, make_volunteer, m
     reward = make_reward(merchant=staff.merchant, cost=10, stock=None)
     pages = [("/volunteer/shifts", volunteers[0]), ("/home", volunteers[0]), ("/coordinator/approvals", coordinator),
              ("/merchant/history", staff), ("/admin/dashboard", admin), ("/volunteer/vouchers", volunteers[0]),
-             ("/coordinator/shifts", coordinator)]
+             ("/coordinator/shifts", coordinator), ("/volunteer/points", volunteers[0]),
+             ("/volunteer/history", volunteers[0]), ("/admin/users", admin), ("/admin/audit", admin)]
 
     def grow(shift_count: int, pending: int, redeemed: int) -> None:
         _shifts(team, coordinator, shift_count, timedelta(days=1 + len(grow.calls)))

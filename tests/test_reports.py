@@ -37,7 +37,7 @@ def _read_csv(body: bytes) -> list[list[str]]:
 
 
 @pytest.fixture
-def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make_reward):
+def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make_reward, end_shift):
     district = make_team("西湖区", TeamKind.DISTRICT)
     street = make_team("北山街道", TeamKind.STREET, district)
     ours, theirs = make_team("宝石社区", TeamKind.COMMUNITY, street), make_team("曙光社区", TeamKind.COMMUNITY, street)
@@ -46,6 +46,7 @@ def two_teams(app, make_team, make_volunteer, make_coordinator, make_shift, make
     for team, person in ((ours, mine), (theirs, other)):
         shift = make_shift(team_=team, hours=2, rate=10)
         shifts.sign_up(person, shift.id)
+        end_shift(shift)
         record = attendance.record_manual(coordinator if team is ours else make_coordinator("他队", managed=[theirs]),
                                           shift.id, person.id)
         attendance.approve_attendance(db.session.get(User, record.recorded_by_id), record.id)
@@ -75,7 +76,7 @@ def test_exports_filter_by_date(app, two_teams):
 
 def test_admin_sees_everything_and_the_csv_has_a_bom(app, client, login, two_teams, make_admin):
     login(make_admin())
-    response = client.get("/admin/exports/attendance.csv")
+    response = client.get("/admin/exports/attendance.csv?lang=en")
     rows = _read_csv(response.get_data())
     assert rows[0] == reports.EXPORT_COLUMNS["attendance"]
     assert {r[4] for r in rows[1:]} == {"我队员", "他队员"}
@@ -86,7 +87,7 @@ def test_a_coordinator_cannot_export_another_team(app, client, login, two_teams,
     coordinator = two_teams[0]
     theirs = db.session.scalar(select(reports.Team).where(reports.Team.name == "曙光社区"))
     login(coordinator)
-    rows = _read_csv(client.get(f"/admin/exports/volunteers.csv?team={theirs.id}").get_data())
+    rows = _read_csv(client.get(f"/admin/exports/volunteers.csv?team={theirs.id}&lang=en").get_data())
     assert rows == [reports.EXPORT_COLUMNS["volunteers"]]
 
 
@@ -96,13 +97,15 @@ def mid_march(time_machine):
     time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
 
 
-def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunteer, make_shift, time_machine):
+def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunteer, make_shift, time_machine,
+                           end_shift):
     coordinator, mine, other, ours = two_teams  # mine: 2 hours and 20 points approved in March, 100 points spent
     make_volunteer("从没来过", teams=[ours])  # registered, never active
     february = make_volunteer("二月来过", teams=[ours])  # active in February only
     time_machine.move_to(datetime(2026, 2, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     shift = make_shift(team_=ours, hours=2, rate=10)
     shifts.sign_up(february, shift.id)
+    end_shift(shift)
     attendance.approve_attendance(coordinator, attendance.record_manual(coordinator, shift.id, february.id).id)
     time_machine.move_to(datetime(2026, 3, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     d = reports.dashboard(coordinator)
@@ -117,8 +120,32 @@ def test_dashboard_figures(mid_march, app, client, login, two_teams, make_volunt
     assert "<svg" in body and "宝石社区" in body
 
 
+def test_dashboard_leaves_out_cancelled_and_refunded_redemptions(mid_march, app, make_team, make_volunteer,
+                                                                  make_coordinator, make_reward, make_staff):
+    """Spent on rewards: a used voucher, one not yet used and one that expired without a refund count; a cancelled
+    voucher and one refunded on expiry gave the points back and count for nothing (neither in points nor by
+    category)."""
+    district = make_team("西湖区", TeamKind.DISTRICT)
+    coordinator, volunteer = make_coordinator(managed=[district]), make_volunteer(teams=[district], points=1000)
+    used = make_reward(category="parking", cost=100)
+    unused = make_reward(category="goods", cost=7)
+    cancelled = make_reward(category="scenic", cost=50)
+    refunded = make_reward(category="health", cost=30, validity_days=1, refund_on_expiry=True)
+    lapsed = make_reward(category="shopping", cost=20, validity_days=1, refund_on_expiry=False)
+    vouchers = {r.id: rewards.redeem_reward(volunteer.id, r.id, f"{r.id:032x}")
+                for r in (used, unused, cancelled, refunded, lapsed)}
+    from volunteer.services import merchants
+
+    merchants.honour_voucher(make_staff(merchant=used.merchant), vouchers[used.id].code)
+    rewards.cancel_voucher(volunteer.id, vouchers[cancelled.id].id)
+    assert rewards.expire_vouchers(utcnow() + timedelta(days=2)) == 2  # refunded and lapsed; unused is still valid
+    d = reports.dashboard(coordinator)
+    assert [f.value for f in d.points_redeemed_by_month] == [0, 0, 0, 0, 0, 100 + 7 + 20]
+    assert d.redemptions_by_category == [("goods", 1), ("parking", 1), ("shopping", 1)]
+
+
 def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make_coordinator, make_shift,
-                                           make_merchant, photos):
+                                           make_merchant, photos, end_shift):
     from tests.facekit import obama_enrolment
 
     admin = make_admin()
@@ -126,6 +153,7 @@ def test_every_sensitive_action_is_audited(app, make_admin, make_volunteer, make
     volunteer, coordinator = make_volunteer(), make_coordinator()
     shift = make_shift()
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, volunteer.id)
     attendance.approve_attendance(coordinator, record.id)
     attendance.reject_attendance(coordinator, record.id, "重复")
@@ -150,8 +178,13 @@ def test_audit_log_is_searchable_by_person_and_action(app, client, login, make_a
     volunteer = make_volunteer("被停用的人")
     accounts.set_enabled(admin, volunteer.id, False)
     login(admin)
-    assert "account.disable" in client.get("/admin/audit?person=被停用").get_data(as_text=True)
-    assert "account.disable" not in client.get("/admin/audit?action=face.").get_data(as_text=True)
+
+    def rows(query: str) -> str:
+        return client.get(f"/admin/audit?{query}").get_data(as_text=True).split("<tbody>", 1)[1]
+
+    assert "停用账号" in rows("person=被停用") and "被停用的人 (用户 #%d)" % volunteer.id in rows("person=被停用")
+    assert "停用账号" in rows("action=account.disable")
+    assert "停用账号" not in rows("action=face.enrol")
 
 
 # --- certificates -------------------------------------------------------------------------------------------

@@ -93,9 +93,11 @@ def test_too_early_check_in_says_when_it_opens(client, login, make_shift, make_v
     assert "Too early: check-in opens at" in _flash(response)
 
 
-def test_reject_without_reason_keeps_the_record(client, login, make_shift, make_volunteer, make_coordinator):
+def test_reject_without_reason_keeps_the_record(client, login, make_shift, make_volunteer, make_coordinator,
+                                                end_shift):
     user, shift, coordinator = make_volunteer(), make_shift(), make_coordinator()
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, user.id)
     login(coordinator)
     response = client.post(f"/coordinator/approvals/{record.id}/reject", data={"reason": " "},
@@ -104,11 +106,14 @@ def test_reject_without_reason_keeps_the_record(client, login, make_shift, make_
     assert db.session.get(Attendance, record.id).status == "pending"
 
 
-def test_approve_clean_in_one_action_from_the_queue(client, login, make_shift, make_volunteer, make_coordinator):
+def test_approve_clean_in_one_action_from_the_queue(client, login, make_shift, make_volunteer, make_coordinator,
+                                                    end_shift):
     coordinator, shift = make_coordinator(), make_shift(capacity=10)
-    for i in range(4):
-        volunteer = make_volunteer(f"v{i}")
+    volunteers = [make_volunteer(f"v{i}") for i in range(4)]
+    for volunteer in volunteers:
         shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
+    for volunteer in volunteers:
         attendance.record_manual(coordinator, shift.id, volunteer.id)
     login(coordinator)
     assert "一键通过 4 条无异常记录" in client.get("/coordinator/approvals").get_data(as_text=True)

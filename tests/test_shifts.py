@@ -326,9 +326,11 @@ def test_rounding_rule(minutes, credited):
     assert attendance.round_minutes(minutes) == credited
 
 
-def test_manual_attendance_earns_the_same_points_and_is_audited(app, make_shift, make_volunteer, make_coordinator):
+def test_manual_attendance_earns_the_same_points_and_is_audited(app, make_shift, make_volunteer, make_coordinator,
+                                                                end_shift):
     user, shift, coordinator = make_volunteer(), make_shift(hours=2, rate=10), make_coordinator()
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, user.id)
     assert record.method == "manual" and record.minutes_credited == 120
     attendance.approve_attendance(coordinator, record.id)
@@ -337,9 +339,10 @@ def test_manual_attendance_earns_the_same_points_and_is_audited(app, make_shift,
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "attendance.manual"))
 
 
-def test_rejection_after_approval_is_a_reversal(app, make_shift, make_volunteer, make_coordinator):
+def test_rejection_after_approval_is_a_reversal(app, make_shift, make_volunteer, make_coordinator, end_shift):
     user, shift, coordinator = make_volunteer(), make_shift(hours=1, rate=30), make_coordinator()
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, user.id)
     attendance.approve_attendance(coordinator, record.id)
     with pytest.raises(FieldErrors):
@@ -352,11 +355,13 @@ def test_rejection_after_approval_is_a_reversal(app, make_shift, make_volunteer,
     assert ledger.find_mismatches() == []
 
 
-def test_reversal_refused_when_points_are_spent(app, make_shift, make_volunteer, make_coordinator, make_reward):
+def test_reversal_refused_when_points_are_spent(app, make_shift, make_volunteer, make_coordinator, make_reward,
+                                                end_shift):
     from volunteer.services import rewards
 
     user, shift, coordinator = make_volunteer(), make_shift(hours=1, rate=100), make_coordinator()
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(coordinator, shift.id, user.id)
     attendance.approve_attendance(coordinator, record.id)
     rewards.redeem_reward(user.id, make_reward(cost=80).id, "k1")
@@ -366,24 +371,27 @@ def test_reversal_refused_when_points_are_spent(app, make_shift, make_volunteer,
     assert db.session.get(Attendance, record.id).status == AttendanceStatus.APPROVED
 
 
-def test_a_coordinator_of_another_team_cannot_approve(app, make_shift, make_volunteer, make_coordinator, make_team):
+def test_a_coordinator_of_another_team_cannot_approve(app, make_shift, make_volunteer, make_coordinator, make_team,
+                                                      end_shift):
     user, shift = make_volunteer(), make_shift(hours=1)
     shifts.sign_up(user, shift.id)
+    end_shift(shift)
     record = attendance.record_manual(make_coordinator(), shift.id, user.id)
     outsider = make_coordinator("外人", managed=[make_team("别的社区")])
     with pytest.raises(PermissionDeniedError):
         attendance.approve_attendance(outsider, record.id)
 
 
-def test_bulk_approval_takes_only_clean_records(app, make_shift, make_volunteer, make_coordinator):
+def test_bulk_approval_takes_only_clean_records(app, make_shift, make_volunteer, make_coordinator, end_shift):
     coordinator = make_coordinator()
     shift = make_shift(hours=1, capacity=10)
     clean = [make_volunteer(f"v{i}") for i in range(5)]
-    for user in clean:
-        shifts.sign_up(user, shift.id)
-        attendance.record_manual(coordinator, shift.id, user.id)
     flagged = make_volunteer("flagged")
-    shifts.sign_up(flagged, shift.id)
+    for user in [*clean, flagged]:
+        shifts.sign_up(user, shift.id)
+    end_shift(shift)
+    for user in clean:
+        attendance.record_manual(coordinator, shift.id, user.id)
     shift.starts_at = utcnow() - timedelta(minutes=5)
     shift.ends_at = utcnow() + timedelta(minutes=55)
     db.session.commit()
@@ -395,15 +403,15 @@ def test_bulk_approval_takes_only_clean_records(app, make_shift, make_volunteer,
 
 
 @pytest.fixture
-def pending_records(make_shift, make_volunteer, make_coordinator):
+def pending_records(make_shift, make_volunteer, make_coordinator, end_shift):
     """Two coordinators of the team and eight records of a 2-hour shift at 10 points/hour, waiting for approval."""
     shift = make_shift(hours=2, rate=10, capacity=10)
     first, second = make_coordinator("甲"), make_coordinator("乙")
-    records = []
-    for n in range(8):
-        user = make_volunteer(f"志愿者{n}")
+    users = [make_volunteer(f"志愿者{n}") for n in range(8)]
+    for user in users:
         shifts.sign_up(user, shift.id)
-        records.append((user.id, attendance.record_manual(first, shift.id, user.id).id))
+    end_shift(shift)
+    records = [(user.id, attendance.record_manual(first, shift.id, user.id).id) for user in users]
     return first.id, second.id, records
 
 

@@ -153,11 +153,11 @@ def overdue(app, make_shift, make_volunteer, make_coordinator):
         for user in [*clean, late]:
             shifts.sign_up(user, shift.id)
     with time_machine.travel(T0, tick=False):
-        for user in clean:
-            attendance.record_manual(coordinator, shift.id, user.id)
         attendance.check_in_for_review(late, shift.id, *PLACE)
         open_id = db.session.scalar(select(Attendance.id).where(Attendance.user_id == late.id))
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        for user in clean:
+            attendance.record_manual(coordinator, shift.id, user.id)
         yield coordinator, shift, open_id
 
 
@@ -230,7 +230,7 @@ def test_a_coordinator_decides_on_an_overdue_check_in_before_the_job_runs(app, o
 def test_a_coordinator_of_another_team_approves_none_of_mine_in_bulk(app, overdue, make_coordinator, make_team):
     outsider = make_coordinator("外人", managed=[make_team("别的社区")])
     assert attendance.approve_clean(outsider) == 0
-    assert attendance.queue(outsider) == []
+    assert attendance.queue(outsider).items == []
     assert db.session.scalar(select(func.count(Attendance.id)).where(
         Attendance.status == AttendanceStatus.APPROVED)) == 0
 
@@ -261,7 +261,7 @@ def _certificates() -> int:
 
 @both_databases
 def test_downloading_a_certificate_writes_nothing_and_keeps_its_code(app, client, login, make_volunteer,
-                                                                      make_shift, make_coordinator):
+                                                                      make_shift, make_coordinator, end_shift):
     volunteer, coordinator = make_volunteer(), make_coordinator()
     login(volunteer)
     db.session.commit()
@@ -281,6 +281,7 @@ def test_downloading_a_certificate_writes_nothing_and_keeps_its_code(app, client
 
     shift = make_shift(hours=2)
     shifts.sign_up(volunteer, shift.id)
+    end_shift(shift)
     attendance.approve_attendance(coordinator, attendance.record_manual(coordinator, shift.id, volunteer.id).id)
     assert client.get("/volunteer/certificate.pdf").status_code == 302  # the record changed: issue again
     newer = _code(client.post("/volunteer/certificate", follow_redirects=True))

@@ -130,9 +130,10 @@ def test_a_coordinator_cannot_touch_another_teams_shift(client, login, make_coor
 
 
 def test_a_coordinator_cannot_approve_another_teams_record(client, login, make_coordinator, make_volunteer,
-                                                          other_team_shift, make_team):
+                                                          other_team_shift, make_team, end_shift):
     volunteer = make_volunteer(teams=[other_team_shift.team])
     shifts.sign_up(volunteer, other_team_shift.id)
+    end_shift(other_team_shift)
     owner = db.session.scalar(select(User).where(User.name == "别队协调员"))
     record = attendance.record_manual(owner, other_team_shift.id, volunteer.id)
     login(make_coordinator())

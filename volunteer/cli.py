@@ -80,13 +80,18 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
-    def seed_demo_command(if_empty):
-        """Load demo teams, people, shifts and rewards, and print the demo logins."""
+    @click.option("--port", type=click.IntRange(1, 65535),
+                  help="The port the app is served on, for the address printed (default: the PORT setting, "
+                       "VOLUNTEER_PORT).")
+    def seed_demo_command(if_empty, port):
+        """Load demo teams, people, shifts and rewards, and print the demo logins and the address to open."""
+        from flask import current_app
+
         from volunteer import demo
 
         if if_empty and demo.has_users():
             click.echo("Demo data already loaded; your data is kept.")
         else:
             demo.seed()
-        for line in demo.login_lines():
+        for line in demo.login_lines(port or current_app.config["PORT"]):
             click.echo(line)

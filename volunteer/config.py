@@ -81,6 +81,8 @@ class Config:
     POINTS_EXPIRE_AFTER_YEARS = 0  # 0: points never expire; 2: at the end of the second calendar year
     IMPORTED_HOURS_EARN_POINTS = False
     ORGANISATION = "杭州市西湖区平安志愿者协会"
+    #: the port `make run` serves on (VOLUNTEER_PORT): `flask seed-demo` prints the address with it
+    PORT = 5000
     TESTING = False
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from volunteer.demo_data import seed_activity, seed_merchants
 from volunteer.extensions import db
-from volunteer.models import Merchant, Role, TeamKind, User
+from volunteer.models import Role, TeamKind, User
 from volunteer.db import utcnow
 from volunteer.services.teams import add_team
 
@@ -36,9 +37,8 @@ def seed() -> None:
     community = add_team("宝石社区", TeamKind.COMMUNITY, beishan)
     add_team("曙光社区", TeamKind.COMMUNITY, beishan)
     add_team("玉泉社区", TeamKind.COMMUNITY, lingyin)
-    merchant = Merchant(name="西湖停车服务公司", address="杭州市西湖区北山街 1 号")
-    db.session.add(merchant)
-    db.session.flush()
+    merchants = seed_merchants()
+    merchant = merchants["parking"]
     password_hash = generate_password_hash(DEMO_PASSWORD)
     people = {}
     for role, name, mobile in DEMO_PEOPLE:
@@ -51,21 +51,19 @@ def seed() -> None:
         db.session.add(user)
         people[mobile] = user
     db.session.flush()
-    _seed_more(people, community, merchant)
+    _seed_more(people, community, merchants)
     db.session.commit()
 
 
-def _seed_more(people: dict[str, User], community, merchant) -> None:
-    """Shifts, rewards and a starting balance; filled in as those features land."""
-    from volunteer.demo_data import seed_activity
-
-    seed_activity(people, community, merchant, utcnow())
+def _seed_more(people: dict[str, User], community, merchants) -> None:
+    """Shifts, rewards and a starting balance."""
+    seed_activity(people, community, merchants, utcnow())
 
 
-def login_lines() -> list[str]:
-    """What `make run` prints."""
+def login_lines(port: int) -> list[str]:
+    """What `make run` prints: the logins, and the address the app is served on."""
     lines = ["", "Demo logins (password for all: %s):" % DEMO_PASSWORD]
     for role, name, mobile in DEMO_PEOPLE:
         lines.append(f"  {role.value:<12} {mobile}  {name}")
-    lines.append("Open http://127.0.0.1:5000")
+    lines.append(f"Open http://127.0.0.1:{port}")
     return lines

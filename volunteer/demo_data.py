@@ -1,24 +1,52 @@
-"""Demo shifts, a six-category catalog and some history for `make run`."""
+"""Demo merchants, shifts, a six-category catalog and some history for `make run`."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from volunteer.extensions import db
-from volunteer.models import Attendance, AttendanceMethod, AttendanceStatus, Category, Reward, Shift, Signup, SignupStatus
+from volunteer.models import (
+    Attendance,
+    AttendanceMethod,
+    AttendanceStatus,
+    Category,
+    Merchant,
+    Reward,
+    Shift,
+    Signup,
+    SignupStatus,
+)
 from volunteer.services import ledger
 
+#: the sponsors, as a district would have them: the demo's merchant staff work for the first
+MERCHANTS = [
+    ("parking", "西湖停车服务公司", "杭州市西湖区北山街 1 号"),
+    ("scenic", "西湖景区灵隐管理处", "杭州市西湖区灵隐路 1 号"),
+    ("health", "西湖区健康体检中心", "杭州市西湖区文三路 100 号"),
+    ("bank", "西湖农商银行北山支行", "杭州市西湖区北山街 50 号"),
+    ("supermarket", "联华超市保俶路店", "杭州市西湖区保俶路 20 号"),
+    ("shop", "北山街平安文创小店", "杭州市西湖区北山街 8 号"),
+]
+
 REWARDS = [
-    (Category.PARKING, "北山街停车场月卡", 600, 20, "西湖景区北山街停车场一个月停车。"),
-    (Category.SCENIC, "灵隐飞来峰门票", 150, 50, "灵隐飞来峰景区门票一张。"),
-    (Category.HEALTH, "社区医院健康体检", 400, 30, "基础健康体检一次，含血常规、心电图。"),
-    (Category.SHOPPING, "联华超市 50 元代金券", 200, None, "满 100 元可用。"),
-    (Category.LOAN, "创业贷款利率优惠 0.5%", 1000, 10, "合作银行创业贷款利率下浮 0.5 个百分点。"),
-    (Category.GOODS, "平安志愿者保温杯", 80, 100, "印有平安志愿标识的保温杯。"),
+    (Category.PARKING, "parking", "北山街停车场月卡", 600, 20, "西湖景区北山街停车场一个月停车。"),
+    (Category.SCENIC, "scenic", "灵隐飞来峰门票", 150, 50, "灵隐飞来峰景区门票一张。"),
+    (Category.HEALTH, "health", "基础健康体检", 400, 30, "基础健康体检一次，含血常规、心电图。"),
+    (Category.SHOPPING, "supermarket", "联华超市 50 元代金券", 200, None, "满 100 元可用。"),
+    (Category.LOAN, "bank", "创业贷款利率优惠 0.5%", 1000, 10, "北山支行创业贷款利率下浮 0.5 个百分点。"),
+    (Category.GOODS, "shop", "平安志愿者保温杯", 80, 100, "印有平安志愿标识的保温杯。"),
 ]
 
 
-def seed_activity(people, community, merchant, now: datetime) -> None:
+def seed_merchants() -> dict[str, Merchant]:
+    """The demo's merchants by key (a helper: flushes, does not commit)."""
+    merchants = {key: Merchant(name=name, address=address) for key, name, address in MERCHANTS}
+    db.session.add_all(merchants.values())
+    db.session.flush()
+    return merchants
+
+
+def seed_activity(people, community, merchants: dict[str, Merchant], now: datetime) -> None:
     """Shifts this week, a catalog, and one approved shift with points for the first volunteer."""
     coordinator = people["13800000002"]
     volunteers = [people[m] for m in ("13800000004", "13800000005", "13800000006")]
@@ -52,6 +80,7 @@ def seed_activity(people, community, merchant, now: datetime) -> None:
     ledger.add_minutes(volunteers[0].id, 180, "shift_award", f"attendance:{record.id}")
     ledger.credit(volunteers[0].id, 500, "legacy_import", "demo:legacy:1", note="2.0 平台积分迁移")
     ledger.add_minutes(volunteers[0].id, 110 * 60, "legacy_import", "demo:legacy:1")
-    for category, title, cost, stock, description in REWARDS:
-        db.session.add(Reward(merchant_id=merchant.id, category=category, title=title, points_cost=cost, stock=stock,
-                              description=description, per_volunteer_limit=2 if category == Category.PARKING else None))
+    for category, merchant, title, cost, stock, description in REWARDS:
+        db.session.add(Reward(merchant_id=merchants[merchant].id, category=category, title=title, points_cost=cost,
+                              stock=stock, description=description,
+                              per_volunteer_limit=2 if category == Category.PARKING else None))

@@ -21,6 +21,8 @@ from volunteer.services.text import clean_text
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 LOCALES = ("zh_CN", "en")
+ROLE_LABELS = {Role.VOLUNTEER: _l("Volunteer"), Role.COORDINATOR: _l("Coordinator"), Role.MERCHANT: _l("Merchant staff"),
+               Role.ADMIN: _l("Administrator")}
 
 
 class LoginFailedError(DomainError):

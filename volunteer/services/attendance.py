@@ -28,6 +28,7 @@ from volunteer.models import (
     User,
 )
 from volunteer.services import audit, face_id, ledger, teams
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
 
@@ -308,9 +309,44 @@ def close_overdue(now: datetime | None = None) -> int:
 
 # --- coordinators -------------------------------------------------------------------------------------------
 
+def manual_bounds(shift: Shift, now: datetime) -> tuple[datetime, datetime] | None:
+    """The earliest and latest times a manual record of this shift may state now: within the shift and never in
+    the future. None before the shift has started (nothing happened yet)."""
+    if now <= shift.starts_at:
+        return None
+    return shift.starts_at, min(shift.ends_at, now)
+
+
+def _manual_times(shift: Shift, check_in_at: datetime | None, check_out_at: datetime | None,
+                  now: datetime) -> tuple[datetime, datetime]:
+    """The times of a manual record: as given, else the schedule so far; each wrong one gets its own message."""
+    bounds = manual_bounds(shift, now)
+    if bounds is None:
+        raise FieldErrors({"check_in_at": _l("This shift has not started yet: attendance can be recorded from "
+                                             "%(time)s.", time=format_local(shift.starts_at, "%m-%d %H:%M"))})
+    earliest, latest = bounds
+    start, end = check_in_at or earliest, check_out_at or latest
+    window = {"start": format_local(earliest, "%m-%d %H:%M"), "end": format_local(shift.ends_at, "%m-%d %H:%M")}
+    errors: dict = {}
+    for name, moment in (("check_in_at", start), ("check_out_at", end)):
+        if moment > now:
+            errors[name] = _l("This time is in the future; record what has happened so far.")
+        elif not earliest <= moment <= shift.ends_at:
+            errors[name] = _l("Please give a time within the shift (%(start)s – %(end)s).", **window)
+    if not errors and end <= start:
+        errors["check_out_at"] = _l("The check-out must be after the check-in.")
+    if errors:
+        raise FieldErrors(errors)
+    return start, end
+
+
 def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetime | None = None,
                   check_out_at: datetime | None = None) -> Attendance:
-    """The non-face path (required by law): the coordinator records attendance on the spot. Audited."""
+    """The non-face path (required by law): the coordinator records a volunteer's check-in and check-out times.
+
+    Only what has happened can be recorded: the times lie within the shift and not in the future; left out, they
+    are the schedule so far (recorded during a shift, up to now, not the whole shift in advance). Audited.
+    """
     from volunteer.services.shifts import get_managed_shift
 
     shift = get_managed_shift(actor, shift_id)
@@ -318,10 +354,7 @@ def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetim
                                                     Signup.status == SignupStatus.CONFIRMED))
     if signup is None:
         raise FieldErrors({"user_id": _l("This volunteer is not signed up for the shift.")})
-    start = check_in_at or shift.starts_at
-    end = check_out_at or shift.ends_at
-    if end <= start:
-        raise FieldErrors({"check_out_at": _l("The end must be after the start.")})
+    start, end = _manual_times(shift, check_in_at, check_out_at, utcnow())
     existing = _attendance(user_id, shift_id)
     if existing is not None:
         raise AlreadyReviewedError(status=status_label(existing.status)) if existing.status != AttendanceStatus.OPEN \
@@ -336,7 +369,7 @@ def record_manual(actor: User, shift_id: int, user_id: int, check_in_at: datetim
         db.session.rollback()
         raise AlreadyCheckedInError() from None
     audit.record(actor.id, "attendance.manual", f"attendance:{attendance.id}", shift=shift_id, volunteer=user_id,
-                 minutes=attendance.minutes_credited)
+                 check_in=format_local(start), check_out=format_local(end), minutes=attendance.minutes_credited)
     db.session.commit()
     return attendance
 
@@ -393,10 +426,13 @@ def approve_attendance(actor: User, attendance_id: int) -> Attendance:
 
 
 def approve_clean(actor: User) -> int:
-    """Approve, in one transaction, every pending record of the coordinator's teams with nothing unusual
-    (overdue check-ins are flagged "no check-out", so they are never among them)."""
-    pending = [row.attendance for row in queue(actor) if not row.flags]
-    count = sum(_approve(actor, a) for a in pending)
+    """Approve, in one transaction, every record of the coordinator's teams with nothing unusual (all of them, not
+    one page; overdue check-ins are flagged "no check-out", so they are never among them)."""
+    records = db.session.scalars(
+        select(Attendance).join(Shift).options(joinedload(Attendance.shift))
+        .where(Shift.team_id.in_(teams.managed_team_ids(actor)), clean_clause())
+        .order_by(Attendance.created_at, Attendance.id)).all()
+    count = sum(_approve(actor, a) for a in records)
     db.session.commit()
     return count
 
@@ -436,10 +472,16 @@ def reject_attendance(actor: User, attendance_id: int, reason: str) -> Attendanc
     return attendance
 
 
+STATUS_LABELS = {AttendanceStatus.OPEN: _l("checked in"), AttendanceStatus.PENDING: _l("waiting for approval"),
+                 AttendanceStatus.APPROVED: _l("approved"), AttendanceStatus.REJECTED: _l("rejected")}
+
+METHOD_LABELS = {AttendanceMethod.FACE: _l("face check-in"), AttendanceMethod.REVIEW: _l("checked in for review"),
+                 AttendanceMethod.MANUAL: _l("recorded by hand")}
+
+
 def status_label(status: AttendanceStatus) -> str:
     """An attendance status in the reader's language."""
-    return str({AttendanceStatus.OPEN: _l("checked in"), AttendanceStatus.PENDING: _l("waiting for approval"),
-                AttendanceStatus.APPROVED: _l("approved"), AttendanceStatus.REJECTED: _l("rejected")}[status])
+    return str(STATUS_LABELS[status])
 
 
 FLAG_LABELS = {
@@ -467,15 +509,42 @@ class QueueRow:
     minutes_credited: int
 
 
-def queue(actor: User, limit: int = 500) -> list[QueueRow]:
-    """Records of the coordinator's teams waiting for a decision, oldest first, with evidence (a fixed number of
-    queries; read only: overdue check-ins are computed, the scheduled job closes them)."""
+def _failed_attempts():
+    """SQL: the refused check attempts of an attendance record's volunteer and shift (correlated subquery)."""
+    return (select(func.count(CheckAttempt.id))
+            .where(CheckAttempt.shift_id == Attendance.shift_id, CheckAttempt.user_id == Attendance.user_id,
+                   CheckAttempt.accepted.is_(False)).correlate(Attendance).scalar_subquery())
+
+
+def clean_clause():
+    """SQL condition on Attendance for a record with nothing unusual: the queue's flags (``_queue_rows``) say the
+    same in Python. Pending (an overdue check-in gets "no check-out"), no flag but "manual", fewer than two
+    refused attempts (two make "several failed attempts")."""
+    return and_(Attendance.status == AttendanceStatus.PENDING, Attendance.flags.in_(["", "manual"]),
+                _failed_attempts() < 2)
+
+
+def _queue_statement(actor: User, now: datetime):
+    return (select(Attendance).join(Shift).options(joinedload(Attendance.shift), joinedload(Attendance.user))
+            .where(awaiting_decision(now), Shift.team_id.in_(teams.managed_team_ids(actor)))
+            .order_by(Attendance.created_at, Attendance.id))
+
+
+def queue(actor: User, page: int = 1) -> Page[QueueRow]:
+    """One page of the records of the coordinator's teams waiting for a decision, oldest first, with evidence (a
+    fixed number of queries; read only: overdue check-ins are computed, the scheduled job closes them)."""
     now = utcnow()
-    managed = teams.managed_team_ids(actor)
-    records = list(db.session.scalars(
-        select(Attendance).join(Shift).options(joinedload(Attendance.shift), joinedload(Attendance.user))
-        .where(awaiting_decision(now), Shift.team_id.in_(managed))
-        .order_by(Attendance.created_at, Attendance.id).limit(limit)))
+    return paginate(_queue_statement(actor, now), page).map(lambda records: _queue_rows(records, now))
+
+
+def count_clean(actor: User) -> int:
+    """How many records of the coordinator's teams "approve all clean records" would approve (every page)."""
+    return db.session.scalar(select(func.count(Attendance.id)).join(Shift).where(
+        Shift.team_id.in_(teams.managed_team_ids(actor)), clean_clause()))
+
+
+def _queue_rows(records: list[Attendance], now: datetime) -> list[QueueRow]:
+    """The evidence of these records at a glance, in one more query."""
     pairs = [(a.shift_id, a.user_id) for a in records]
     evidence: dict[tuple[int, int], list[CheckAttempt]] = {}
     if pairs:
@@ -498,11 +567,16 @@ def queue(actor: User, limit: int = 500) -> list[QueueRow]:
     return rows
 
 
-def history(user: User, limit: int = 100) -> list[Attendance]:
-    """The volunteer's attendance records, newest first."""
-    return list(db.session.scalars(select(Attendance).options(joinedload(Attendance.shift))
-                                   .where(Attendance.user_id == user.id)
-                                   .order_by(Attendance.check_in_at.desc()).limit(limit)))
+def history(user: User, page: int = 1) -> Page[Attendance]:
+    """One page of the volunteer's attendance records, newest first."""
+    return paginate(select(Attendance).options(joinedload(Attendance.shift)).where(Attendance.user_id == user.id)
+                    .order_by(Attendance.check_in_at.desc(), Attendance.id.desc()), page)
+
+
+def attended_shift_ids(user: User, shift_ids: list[int]) -> set[int]:
+    """Which of these shifts the volunteer has an attendance record for (checked in, or recorded by hand)."""
+    return set(db.session.scalars(select(Attendance.shift_id).where(Attendance.user_id == user.id,
+                                                                    Attendance.shift_id.in_(shift_ids))))
 
 
 def for_shift(shift_id: int) -> list[Attendance]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import local_day_bounds, local_today
-from volunteer.models import Attendance, Reward, Role, Shift, User, Voucher, VoucherStatus
+from volunteer.models import Attendance, Reward, Role, Shift, SignupStatus, User, Voucher, VoucherStatus
 from volunteer.services import attendance, face_id, points, shifts, stars, teams
 
 
@@ -26,12 +26,15 @@ def summary_for(user: User) -> HomeSummary:
     """Gather what this person should see first (a fixed, small number of queries)."""
     facts: dict[str, Any] = {}
     if user.role == Role.VOLUNTEER:
-        mine = shifts.my_signups(user)
-        facts["next"] = next((s for s in mine if s.shift.cancelled_at is None), None)
+        now = utcnow()
+        # the next shift is one with a place that has not ended and that the volunteer has not attended yet (one
+        # they are on now is shown as "on patrol")
+        ahead = [s for s in shifts.my_signups(user) if s.status == SignupStatus.CONFIRMED
+                 and s.shift.cancelled_at is None and s.shift.ends_at > now]
+        attended = attendance.attended_shift_ids(user, [s.shift_id for s in ahead])
+        facts["next"] = next((s for s in ahead if s.shift_id not in attended), None)
         facts["open"] = attendance.open_attendance(user)
-        facts["checkin_open"] = bool(facts["next"]) and attendance.checkin_open(facts["next"].shift, utcnow()) \
-            and not db.session.scalar(select(func.count(Attendance.id)).where(
-                Attendance.user_id == user.id, Attendance.shift_id == facts["next"].shift_id))
+        facts["checkin_open"] = bool(facts["next"]) and attendance.checkin_open(facts["next"].shift, now)
         facts["progress"] = stars.progress(user.service_minutes)
         facts["vouchers"] = db.session.scalar(select(func.count(Voucher.id)).where(
             Voucher.user_id == user.id, Voucher.status == VoucherStatus.ISSUED))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -15,6 +15,7 @@ from volunteer.extensions import db
 from volunteer.localtime import format_local, local_day_bounds, month_bounds
 from volunteer.models import RestockRequest, Reward, RewardStatus, Role, User, Voucher, VoucherStatus
 from volunteer.services import audit, csvfile
+from volunteer.services.paging import Page, paginate
 from volunteer.services.accounts import require_admin
 from volunteer.services.rewards import CODE_LENGTH, normalise_code
 
@@ -109,20 +110,20 @@ def honour_voucher(staff: User, typed_code: str) -> Voucher:
 
 
 def history(staff: User, start: date | None = None, end: date | None = None, reward_id: int | None = None,
-            limit: int = 1000) -> list[Voucher]:
-    """Every voucher this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
+            page: int = 1) -> Page[Voucher]:
+    """One page of the vouchers this merchant redeemed, newest first, filtered by dates (inclusive) and reward."""
     merchant_id = _staff_merchant(staff)
     query = (select(Voucher).join(Reward).options(joinedload(Voucher.reward), joinedload(Voucher.redeemed_by),
                                                   joinedload(Voucher.user))
              .where(Reward.merchant_id == merchant_id, Voucher.status == VoucherStatus.REDEEMED)
-             .order_by(Voucher.redeemed_at.desc()).limit(limit))
+             .order_by(Voucher.redeemed_at.desc(), Voucher.id.desc()))
     if start:
         query = query.where(Voucher.redeemed_at >= local_day_bounds(start)[0])
     if end:
         query = query.where(Voucher.redeemed_at < local_day_bounds(end)[1])
     if reward_id:
         query = query.where(Voucher.reward_id == reward_id)
-    return list(db.session.scalars(query))
+    return paginate(query, page)
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,21 @@ def settlement(staff: User, year: int, month: int) -> list[SettlementRow]:
     return [SettlementRow(r, t, int(c), int(p)) for r, t, c, p in rows]
 
 
-def settlement_csv(rows: list[SettlementRow], month_label: str, headers: list[str]) -> bytes:
-    """The settlement in the one CSV writer of every export (BOM for Excel, formulas neutralised)."""
+#: the settlement's columns by their codes: the header of the English export
+SETTLEMENT_COLUMNS = ["month", "reward_id", "reward", "redeemed", "points"]
+
+
+def settlement_csv(rows: list[SettlementRow], month_label: str, lang: str = "zh") -> bytes:
+    """The settlement in the one CSV writer of every export (BOM for Excel, formulas neutralised): Chinese headers
+    and total line (``lang="zh"``), or the codes and "Total" (``lang="en"``)."""
+    if lang == "en":
+        headers, total_label = SETTLEMENT_COLUMNS, "Total"
+    else:
+        with force_locale("zh_CN"):
+            headers = [str(h) for h in (_l("Month"), _l("Reward id"), _l("Reward"), _l("Redeemed"), _l("Points value"))]
+            total_label = str(_l("Total"))
     lines = [[month_label, r.reward_id, r.title, r.count, r.points] for r in rows]
-    total = [month_label, "", "合计 / Total", sum(r.count for r in rows), sum(r.points for r in rows)]
+    total = [month_label, "", total_label, sum(r.count for r in rows), sum(r.points for r in rows)]
     return csvfile.to_csv(headers, [*lines, total])
 
 

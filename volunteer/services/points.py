@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,6 +16,7 @@ from volunteer.extensions import db
 from volunteer.localtime import local_date, local_midnight
 from volunteer.models import EntryKind, PointEntry, User
 from volunteer.services import audit, ledger, teams
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
 
@@ -56,16 +58,32 @@ ENTRY_LABELS = {
 }
 
 
+#: notes the system writes as codes (a refund says why), shown in the reader's language
+REFUND_NOTES = {"cancelled": _l("cancelled"), "expired": _l("expired")}
+#: the note of an expiry entry ("earned before 2026-01-01", see expire_points)
+_EXPIRY_NOTE = re.compile(r"earned before (\d{4}-\d{2}-\d{2})")
+
+
+def note_label(entry: PointEntry) -> str:
+    """An entry's note in the reader's language: the system's codes translated, a person's words (a reason, a
+    shift or reward title) as they were written."""
+    if entry.kind == EntryKind.REFUND and entry.note in REFUND_NOTES:
+        return str(REFUND_NOTES[entry.note])
+    expiry = _EXPIRY_NOTE.fullmatch(entry.note) if entry.kind == EntryKind.EXPIRY else None
+    if expiry:
+        return str(_l("earned before %(date)s", date=expiry.group(1)))
+    return entry.note
+
+
 def entry_label(entry: PointEntry) -> str:
     """What an entry was, in the reader's language, with its note."""
-    label = str(ENTRY_LABELS[entry.kind])
-    return f"{label}: {entry.note}" if entry.note else label
+    label, note = str(ENTRY_LABELS[entry.kind]), note_label(entry)
+    return str(_l("%(what)s: %(note)s", what=label, note=note)) if note else label
 
 
-def history(user_id: int, limit: int = 100) -> list[PointEntry]:
-    """The newest point entries of one volunteer."""
-    return list(db.session.scalars(select(PointEntry).where(PointEntry.user_id == user_id)
-                                   .order_by(PointEntry.id.desc()).limit(limit)))
+def history(user_id: int, page: int = 1) -> Page[PointEntry]:
+    """One page of a volunteer's point entries, newest first."""
+    return paginate(select(PointEntry).where(PointEntry.user_id == user_id).order_by(PointEntry.id.desc()), page)
 
 
 # --- expiry -------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, distinct, func, select
+from flask_babel import force_locale
+from sqlalchemy import String, and_, case, cast, distinct, exists, func, literal, select
 from sqlalchemy.orm import joinedload
 
 from volunteer.db import utcnow
@@ -25,7 +26,7 @@ from volunteer.models import (
     Voucher,
     team_members,
 )
-from volunteer.services import stars, teams
+from volunteer.services import attendance, points, rewards, stars, teams
 
 
 def scope_users(team_ids: set[int]):
@@ -69,6 +70,13 @@ def _by_month(column, value, where, months: list[tuple[int, int]]) -> list[Month
     return [MonthFigure(f"{y}-{m:02d}", int(v)) for (y, m), v in zip(months, row, strict=True)]
 
 
+def not_refunded():
+    """SQL condition on Voucher: its points were not given back (a cancelled voucher, or one that expired with a
+    refund, has a refund entry in the ledger; the entry's unique source key says which voucher it was for)."""
+    refund_key = literal("voucher:") + cast(Voucher.id, String) + literal(":refund")
+    return ~exists().where(PointEntry.source_key == refund_key)
+
+
 def dashboard(reader: User) -> Dashboard:
     """Figures for an admin (everything) or a coordinator (their subtree). A fixed number of queries."""
     team_ids = teams.managed_team_ids(reader)
@@ -82,11 +90,13 @@ def dashboard(reader: User) -> Dashboard:
     hours = _by_month(HourEntry.created_at, HourEntry.minutes, [HourEntry.user_id.in_(people)], months)
     issued = _by_month(PointEntry.created_at, PointEntry.amount,
                        [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.SHIFT_AWARD], months)
-    redeemed = _by_month(PointEntry.created_at, -PointEntry.amount,
-                         [PointEntry.user_id.in_(people), PointEntry.kind == EntryKind.REDEMPTION], months)
+    # by the month the voucher was issued, net of refunds: a cancelled or refunded voucher spent nothing
+    redeemed = _by_month(Voucher.created_at, Voucher.points_cost, [Voucher.user_id.in_(people), not_refunded()],
+                         months)
     by_category = list(db.session.execute(
         select(Reward.category, func.count(Voucher.id)).join(Voucher, Voucher.reward_id == Reward.id)
-        .where(Voucher.user_id.in_(people)).group_by(Reward.category).order_by(func.count(Voucher.id).desc())))
+        .where(Voucher.user_id.in_(people), not_refunded()).group_by(Reward.category)
+        .order_by(func.count(Voucher.id).desc(), Reward.category)))
     top = list(db.session.execute(
         select(Team.name, func.sum(HourEntry.minutes) / 60)
         .join(team_members, team_members.c.team_id == Team.id)
@@ -137,6 +147,7 @@ def _dates(column, f: ExportFilter) -> list:
     return clauses
 
 
+#: the columns of each export by their codes: the header of the English export (``lang="en"``), stable for scripts
 EXPORT_COLUMNS = {
     "volunteers": ["id", "name", "mobile", "teams", "approved_hours", "stars", "points", "registered_at"],
     "attendance": ["id", "shift", "team", "starts_at", "volunteer", "mobile", "method", "status", "check_in",
@@ -145,10 +156,42 @@ EXPORT_COLUMNS = {
     "redemptions": ["id", "issued_at", "volunteer", "mobile", "reward", "category", "merchant", "points", "status",
                     "redeemed_at"],
 }
+#: languages of an export: "zh" has Chinese headers and labels for Excel; "en" has the codes above, as stored
+EXPORT_LANGUAGES = ("zh", "en")
 
 
-def export_rows(reader: User, kind: str, f: ExportFilter) -> list[list]:
-    """Rows of one export (see EXPORT_COLUMNS), in the reader's scope."""
+def _headers(kind: str) -> list[str]:
+    """The export's column headers in the current language (EXPORT_COLUMNS, one for one)."""
+    from flask_babel import gettext as _
+
+    return {
+        "volunteers": [_("Volunteer no."), _("Full name"), _("Mobile number"), _("Teams"),
+                       _("Approved hours (h)"), _("Star level"), _("Points balance"), _("Registered at")],
+        "attendance": [_("Record no."), _("Shift"), _("Team"), _("Shift starts"), _("Volunteer"), _("Mobile number"),
+                       _("Method"), _("Status"), _("Check-in time"), _("Check-out time"), _("Minutes credited"),
+                       _("Points awarded"), _("Flags")],
+        "ledger": [_("Entry no."), _("Time"), _("Volunteer"), _("Mobile number"), _("Kind"), _("Points"), _("Note"),
+                   _("Source")],
+        "redemptions": [_("Voucher no."), _("Issued at"), _("Volunteer"), _("Mobile number"), _("Reward"),
+                        _("Category"), _("Merchant"), _("Points"), _("Status"), _("Redeemed at")],
+    }[kind]
+
+
+def export_table(reader: User, kind: str, f: ExportFilter, lang: str) -> tuple[list[str], list[list]]:
+    """Headers and rows of one export: in Chinese (headers, statuses and kinds as labels) or with the codes."""
+    if lang == "en":
+        return EXPORT_COLUMNS[kind], export_rows(reader, kind, f)
+    with force_locale("zh_CN"):
+        return _headers(kind), export_rows(reader, kind, f, labelled=True)
+
+
+def export_rows(reader: User, kind: str, f: ExportFilter, labelled: bool = False) -> list[list]:
+    """Rows of one export (see EXPORT_COLUMNS), in the reader's scope: statuses and kinds as codes, or as labels in
+    the current language."""
+
+    def label(labels: dict, code) -> str:
+        return str(labels[code]) if labelled else code.value
+
     scope = _team_scope(reader, f.team_id)
     people = scope_users(scope)
     if kind == "volunteers":
@@ -162,19 +205,25 @@ def export_rows(reader: User, kind: str, f: ExportFilter) -> list[list]:
                                                     joinedload(Attendance.user))
             .where(Shift.team_id.in_(scope), *_dates(Shift.starts_at, f)).order_by(Attendance.id))
         return [[a.id, a.shift.title, a.shift.team.name, format_local(a.shift.starts_at), a.user.name, a.user.mobile,
-                 a.method.value, a.status.value, format_local(a.check_in_at), format_local(a.check_out_at),
-                 a.minutes_credited, a.points_awarded, a.flags] for a in records]
+                 label(attendance.METHOD_LABELS, a.method), label(attendance.STATUS_LABELS, a.status),
+                 format_local(a.check_in_at), format_local(a.check_out_at), a.minutes_credited, a.points_awarded,
+                 _flags(a.flags) if labelled else a.flags] for a in records]
     if kind == "ledger":
         rows = db.session.execute(
             select(PointEntry, User.name, User.mobile).join(User, User.id == PointEntry.user_id)
             .where(PointEntry.user_id.in_(people), *_dates(PointEntry.created_at, f)).order_by(PointEntry.id))
-        return [[e.id, format_local(e.created_at), name, mobile, e.kind.value, e.amount, e.note, e.source_key]
-                for e, name, mobile in rows]
+        return [[e.id, format_local(e.created_at), name, mobile, label(points.ENTRY_LABELS, e.kind), e.amount,
+                 points.note_label(e) if labelled else e.note, e.source_key] for e, name, mobile in rows]
     if kind == "redemptions":
         vouchers = db.session.scalars(
             select(Voucher).options(joinedload(Voucher.user), joinedload(Voucher.reward).joinedload(Reward.merchant))
             .where(Voucher.user_id.in_(people), *_dates(Voucher.created_at, f)).order_by(Voucher.id))
         return [[v.id, format_local(v.created_at), v.user.name, v.user.mobile, v.reward.title,
-                 v.reward.category.value, v.reward.merchant.name, v.points_cost, v.status.value,
-                 format_local(v.redeemed_at)] for v in vouchers]
+                 label(rewards.CATEGORY_LABELS, v.reward.category), v.reward.merchant.name, v.points_cost,
+                 label(rewards.VOUCHER_STATUS_LABELS, v.status), format_local(v.redeemed_at)] for v in vouchers]
     raise KeyError(kind)
+
+
+def _flags(flags: str) -> str:
+    """"manual,far" as the coordinator's labels, joined the Chinese way."""
+    return "、".join(str(attendance.FLAG_LABELS.get(f, f)) for f in flags.split(",") if f)

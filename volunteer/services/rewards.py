@@ -84,10 +84,16 @@ def normalise_code(typed: str) -> str:
     return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"}))
 
 
+VOUCHER_STATUS_LABELS = {VoucherStatus.ISSUED: _l("ready to use"), VoucherStatus.REDEEMED: _l("used"),
+                         VoucherStatus.CANCELLED: _l("cancelled"), VoucherStatus.EXPIRED: _l("expired")}
+
+REWARD_STATUS_LABELS = {RewardStatus.PROPOSED: _l("waiting for approval"), RewardStatus.ACTIVE: _l("on sale"),
+                        RewardStatus.RETIRED: _l("retired")}
+
+
 def status_label(status: VoucherStatus) -> str:
     """A voucher status in the reader's language."""
-    return str({VoucherStatus.ISSUED: _l("ready to use"), VoucherStatus.REDEEMED: _l("used"),
-                VoucherStatus.CANCELLED: _l("cancelled"), VoucherStatus.EXPIRED: _l("expired")}[status])
+    return str(VOUCHER_STATUS_LABELS[status])
 
 
 # --- catalog -----------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from volunteer.db import utcnow
 from volunteer.errors import DomainError, FieldErrors, InvalidStateError, NotFoundError
@@ -19,6 +19,7 @@ from volunteer.extensions import db
 from volunteer.localtime import local_day_bounds, parse_local, to_local
 from volunteer.models import Shift, Signup, SignupStatus, Team, User
 from volunteer.services import audit, teams
+from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
 
@@ -173,28 +174,46 @@ class ShiftRow:
     shift: Shift
     signup: Signup | None
     joinable: bool
+    #: the volunteer's place on the waitlist (1 for the first in line), 0 when not waitlisted
+    position: int = 0
+
+    @property
+    def signed_up(self) -> bool:
+        """Whether the volunteer holds a place or waits for one (a cancelled sign-up is neither)."""
+        return self.signup is not None and self.signup.status != SignupStatus.CANCELLED
 
 
-def upcoming_for(user: User, day: date | None = None, place: str = "", limit: int = 200) -> list[ShiftRow]:
-    """Upcoming shifts of the volunteer's teams: those they can still join first."""
+def upcoming_for(user: User, day: date | None = None, place: str = "", page: int = 1) -> Page[ShiftRow]:
+    """One page of the upcoming shifts of the volunteer's teams: those they can still join first, then by time."""
     now = utcnow()
-    query = (select(Shift).options(joinedload(Shift.team)).where(visible_team_clause(user), Shift.ends_at > now)
-             .order_by(Shift.starts_at).limit(limit))
+    own = aliased(Signup)
+    joinable = and_(Shift.cancelled_at.is_(None), Shift.starts_at > now, Shift.confirmed_count < Shift.capacity,
+                    or_(own.id.is_(None), own.status == SignupStatus.CANCELLED))
+    query = (select(Shift).options(joinedload(Shift.team))
+             .outerjoin(own, and_(own.shift_id == Shift.id, own.user_id == user.id))
+             .where(visible_team_clause(user), Shift.ends_at > now)
+             .order_by(case((joinable, 0), else_=1), Shift.starts_at, Shift.id))
     if day is not None:
         start, end = local_day_bounds(day)
         query = query.where(Shift.starts_at >= start, Shift.starts_at < end)
     if place:
         query = query.where(Shift.place_name.contains(place))
-    shift_list = list(db.session.scalars(query))
+    return paginate(query, page).map(lambda shift_list: _shift_rows(user, shift_list, now))
+
+
+def _shift_rows(user: User, shift_list: list[Shift], now) -> list[ShiftRow]:
+    """Each shift with the volunteer's own sign-up and waitlist place (two queries for the whole page)."""
     mine = {s.shift_id: s for s in db.session.scalars(select(Signup).where(
         Signup.user_id == user.id, Signup.shift_id.in_([s.id for s in shift_list])))}
+    positions = waitlist_positions([s for s in mine.values() if s.status == SignupStatus.WAITLISTED])
     rows = []
     for shift in shift_list:
         signup = mine.get(shift.id)
         active = signup is not None and signup.status != SignupStatus.CANCELLED
         joinable = shift.cancelled_at is None and shift.starts_at > now and not active
-        rows.append(ShiftRow(shift, signup, joinable and shift.confirmed_count < shift.capacity))
-    return sorted(rows, key=lambda r: (not r.joinable, r.shift.starts_at))
+        rows.append(ShiftRow(shift, signup, joinable and shift.confirmed_count < shift.capacity,
+                             positions.get(signup.id, 0) if signup else 0))
+    return rows
 
 
 def waitlist_position(signup: Signup) -> int:
@@ -202,6 +221,19 @@ def waitlist_position(signup: Signup) -> int:
     return db.session.scalar(select(func.count(Signup.id)).where(
         Signup.shift_id == signup.shift_id, Signup.status == SignupStatus.WAITLISTED,
         or_(Signup.queued_at < signup.queued_at, and_(Signup.queued_at == signup.queued_at, Signup.id <= signup.id))))
+
+
+def waitlist_positions(signups: list[Signup]) -> dict[int, int]:
+    """The waitlist place of each of these waitlisted sign-ups, by sign-up id, in one query."""
+    if not signups:
+        return {}
+    ahead = aliased(Signup)
+    rows = db.session.execute(
+        select(Signup.id, func.count(ahead.id)).join(ahead, and_(
+            ahead.shift_id == Signup.shift_id, ahead.status == SignupStatus.WAITLISTED,
+            or_(ahead.queued_at < Signup.queued_at, and_(ahead.queued_at == Signup.queued_at, ahead.id <= Signup.id))))
+        .where(Signup.id.in_([s.id for s in signups])).group_by(Signup.id))
+    return {signup_id: int(count) for signup_id, count in rows}
 
 
 # --- sign-up and cancellation -----------------------------------------------------------------------------
@@ -321,13 +353,13 @@ def my_signups(user: User) -> list[Signup]:
         .order_by(Shift.starts_at)))
 
 
-def managed_shifts(actor: User, include_past: bool = False, limit: int = 200) -> list[Shift]:
-    """The coordinator's shifts, soonest first."""
+def managed_shifts(actor: User, include_past: bool = False, page: int = 1) -> Page[Shift]:
+    """One page of the coordinator's shifts, soonest first."""
     query = (select(Shift).options(joinedload(Shift.team))
-             .where(Shift.team_id.in_(teams.managed_team_ids(actor))).order_by(Shift.starts_at).limit(limit))
+             .where(Shift.team_id.in_(teams.managed_team_ids(actor))).order_by(Shift.starts_at, Shift.id))
     if not include_past:
         query = query.where(Shift.ends_at > utcnow() - timedelta(days=1))
-    return list(db.session.scalars(query))
+    return paginate(query, page)
 
 
 def roster(shift_id: int) -> list[Signup]:

@@ -12,6 +12,9 @@ from volunteer.services import audit
 from volunteer.services.text import clean_text
 from volunteer.services.accounts import require_admin
 
+KIND_LABELS = {TeamKind.DISTRICT: _l("district"), TeamKind.STREET: _l("street"), TeamKind.COMMUNITY: _l("community"),
+               TeamKind.GRID: _l("grid")}
+
 CHILD_KIND = {TeamKind.DISTRICT: TeamKind.STREET, TeamKind.STREET: TeamKind.COMMUNITY,
               TeamKind.COMMUNITY: TeamKind.GRID}
 

@@ -10,7 +10,7 @@ from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.models import Category, RewardStatus, Role, TeamKind
 from volunteer.services import accounts, admin, merchants, rewards, teams
-from volunteer.views.common import flash_error, role_name, roles_required
+from volunteer.views.common import export_language, flash_error, page_number, role_name, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -31,7 +31,7 @@ def users():
             flash(_("Account created."), "success")
             return redirect(url_for("admin.users"))
     query = forms.SearchForm().value("q") or ""
-    return render_template("admin/users.html", people=admin.find_users(query), q=query, errors=errors,
+    return render_template("admin/users.html", people=admin.find_users(query, page_number()), q=query, errors=errors,
                            form=request.form, merchants=admin.merchants(), teams=teams.team_choices(),
                            role_name=role_name, roles=[Role.COORDINATOR, Role.MERCHANT, Role.ADMIN]), \
         400 if errors else 200
@@ -76,7 +76,7 @@ def team_tree():
             flash(_("Team added."), "success")
             return redirect(url_for("admin.team_tree"))
     return render_template("admin/teams.html", teams=teams.team_choices(), kinds=list(TeamKind), errors=errors,
-                           form=request.form), \
+                           form=request.form, kind_labels=teams.KIND_LABELS), \
         400 if errors else 200
 
 
@@ -152,9 +152,11 @@ def audit_log():
     """Read-only log of sensitive actions, searchable by person and action."""
     search = forms.SearchForm()
     person, action = search.value("person") or "", search.value("action") or ""
-    events = admin.search_audit(person, action)
-    return render_template("admin/audit.html", events=events, names=admin.actor_names(events), person=person,
-                           action=action)
+    events = admin.search_audit(person, action, page_number())
+    names = admin.actor_names(events)
+    return render_template("admin/audit.html", events=events, names=names, person=person, action=action,
+                           lines=[admin.describe_event(e, names) for e in events],
+                           actions=[(code, str(label)) for code, label in admin.ACTION_LABELS.items()])
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ def dashboard():
 @bp.route("/exports/<kind>.csv")
 @roles_required(Role.ADMIN, Role.COORDINATOR)
 def export(kind: str):
-    """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date."""
+    """Volunteers, attendance, ledger or redemptions as CSV (UTF-8 with BOM), by team and date; ``lang=zh`` has
+    Chinese headers and labels, ``lang=en`` the codes."""
     from flask import Response, abort
 
     from volunteer.services import csvfile, reports
@@ -184,7 +187,7 @@ def export(kind: str):
 
     filters = forms.ExportFilterForm()
     f = reports.ExportFilter(filters.value("team"), filters.value("start"), filters.value("end"))
-    body = csvfile.to_csv(reports.EXPORT_COLUMNS[kind], reports.export_rows(current_user, kind, f))
+    body = csvfile.to_csv(*reports.export_table(current_user, kind, f, export_language()))
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})
 

@@ -8,16 +8,17 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, abort, flash, g, request, session, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import IntegerConverter
 
 from volunteer.errors import DomainError, NulCharacterError
 from volunteer.extensions import limiter, login_manager
 from volunteer.models import Role, User
+from volunteer.services.accounts import ROLE_LABELS
 
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
 
@@ -79,6 +80,35 @@ def form_int(name: str) -> int | None:
         return whole_number(request.values.get(name) or "")
     except ValueError:
         return None
+
+
+def export_language() -> str:
+    """The ``lang`` of a CSV download: "zh" (Chinese headers and labels) or "en" (the codes); by default the page's
+    language."""
+    from flask_babel import get_locale
+
+    asked = request.args.get("lang", "")
+    if asked in ("zh", "en"):
+        return asked
+    return "zh" if get_locale().language == "zh" else "en"
+
+
+def page_number() -> int:
+    """The ``page`` query argument: 1 when missing or malformed, a huge number the last page (paging.paginate
+    clamps)."""
+    from volunteer.services.paging import MAX_PAGE
+
+    raw = (request.args.get("page") or "").strip()
+    if not (raw.isascii() and raw.isdigit()):
+        return 1
+    return int(raw) if len(raw) <= 9 else MAX_PAGE
+
+
+def page_url(number: int) -> str:
+    """This page's address at another page number, every other query argument (the filters) kept."""
+    args = request.args.copy()
+    args["page"] = str(number)
+    return f"{request.path}?{urlencode(list(args.items(multi=True)))}"
 
 
 #: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)
@@ -147,6 +177,7 @@ def install_request_hooks(app: Flask) -> None:
     from volunteer.services.text import field_limit
 
     app.jinja_env.globals["field_limit"] = field_limit
+    app.jinja_env.globals["page_url"] = page_url
 
     @app.after_request
     def headers(response):
@@ -185,5 +216,4 @@ def star_text(stars: int) -> str:
 
 def role_name(role: Role) -> str:
     """A role in the reader's language."""
-    return {Role.VOLUNTEER: gettext("Volunteer"), Role.COORDINATOR: gettext("Coordinator"),
-            Role.MERCHANT: gettext("Merchant staff"), Role.ADMIN: gettext("Administrator")}[role]
+    return str(ROLE_LABELS[role])

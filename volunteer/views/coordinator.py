@@ -8,10 +8,11 @@ from flask_login import current_user
 
 from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
-from volunteer.localtime import to_local
+from volunteer.db import utcnow
+from volunteer.localtime import parse_local, to_local
 from volunteer.models import Role
 from volunteer.services import attendance, points, shifts, teams
-from volunteer.views.common import flash_error, form_int, roles_required, safe_target
+from volunteer.views.common import flash_error, form_int, page_number, roles_required, safe_target
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 STAFF = (Role.COORDINATOR, Role.ADMIN)
@@ -29,7 +30,7 @@ def _shift_form_values(shift) -> dict:
 @roles_required(*STAFF)
 def list_shifts():
     """My teams' shifts, soonest first."""
-    return render_template("coordinator/shifts.html", shifts=shifts.managed_shifts(current_user))
+    return render_template("coordinator/shifts.html", shifts=shifts.managed_shifts(current_user, page=page_number()))
 
 
 @bp.route("/shifts/new", methods=["GET", "POST"])
@@ -85,19 +86,35 @@ def cancel_shift(shift_id: int):
 @bp.route("/shifts/<int:shift_id>")
 @roles_required(*STAFF)
 def roster(shift_id: int):
-    """Who is signed up, who checked in, and the button to record attendance by hand."""
+    """Who is signed up, who checked in, and the form to record attendance by hand."""
+    return _roster_page(shift_id)
+
+
+def _roster_page(shift_id: int, errors: dict | None = None, user_id: int | None = None):
     shift = shifts.get_managed_shift(current_user, shift_id)
     records = {a.user_id: a for a in attendance.for_shift(shift_id)}
     return render_template("coordinator/roster.html", shift=shift, signups=shifts.roster(shift_id), records=records,
-                           status_label=attendance.status_label)
+                           status_label=attendance.status_label, bounds=attendance.manual_bounds(shift, utcnow()),
+                           errors=errors or {}, error_user=user_id, form=request.form), 400 if errors else 200
 
 
 @bp.route("/shifts/<int:shift_id>/manual", methods=["POST"])
 @roles_required(*STAFF)
 def record_manual(shift_id: int):
-    """Record attendance for a volunteer who does not use face check-in (same points)."""
+    """Record a volunteer's check-in and check-out times by hand (no face check-in; same points)."""
+    user_id = form_int("user_id") or 0
+    times, errors = {}, {}
+    for name in ("check_in_at", "check_out_at"):
+        raw = (request.form.get(name) or "").strip()
+        times[name] = parse_local(raw) if raw else None
+        if raw and times[name] is None:
+            errors[name] = _("Please enter a date and time.")
     try:
-        attendance.record_manual(current_user, shift_id, form_int("user_id") or 0)
+        if errors:
+            raise FieldErrors(errors)
+        attendance.record_manual(current_user, shift_id, user_id, times["check_in_at"], times["check_out_at"])
+    except FieldErrors as exc:
+        return _roster_page(shift_id, exc.texts(), user_id)
     except DomainError as exc:
         flash_error(exc)
     else:
@@ -109,9 +126,8 @@ def record_manual(shift_id: int):
 @roles_required(*STAFF)
 def approval_queue():
     """Pending records, oldest first, with the evidence at a glance."""
-    rows = attendance.queue(current_user)
-    return render_template("coordinator/approvals.html", rows=rows, flag_labels=attendance.FLAG_LABELS,
-                           clean=sum(1 for r in rows if not r.flags))
+    return render_template("coordinator/approvals.html", rows=attendance.queue(current_user, page_number()),
+                           flag_labels=attendance.FLAG_LABELS, clean=attendance.count_clean(current_user))
 
 
 @bp.route("/approvals/<int:attendance_id>/approve", methods=["POST"])

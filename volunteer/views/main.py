@@ -26,12 +26,17 @@ def home_view():
     return render_template(ROLE_TEMPLATES[current_user.role], s=summary)
 
 
-@bp.route("/verify/<code>")
+@bp.route("/verify/<path:code>")
 def verify_certificate(code: str):
     """Public: confirm a certificate is genuine, showing no more than the certificate does."""
+    from volunteer.errors import NotFoundError
     from volunteer.services import certificates
 
-    return render_template("main/verify.html", c=certificates.find_certificate(code))
+    try:
+        found = certificates.find_certificate(code)
+    except NotFoundError:  # unknown, mistyped or made up: say so plainly
+        return render_template("main/verify.html", c=None, code=code[:40]), 404
+    return render_template("main/verify.html", c=found)
 
 
 @bp.route("/healthz")

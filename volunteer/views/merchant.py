@@ -14,7 +14,7 @@ from volunteer.extensions import limiter
 from volunteer.localtime import this_month
 from volunteer.models import Category, Role
 from volunteer.services import merchants, rewards
-from volunteer.views.common import flash_error, form_int, roles_required
+from volunteer.views.common import export_language, flash_error, form_int, page_number, roles_required
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 
@@ -88,7 +88,8 @@ def history():
     """Every redemption by this merchant, with time and staff; filter by date and reward."""
     filters = forms.RedemptionFilterForm()
     start, end, reward_id = filters.value("start"), filters.value("end"), filters.value("reward")
-    return render_template("merchant/history.html", rows=merchants.history(current_user, start, end, reward_id),
+    return render_template("merchant/history.html",
+                           rows=merchants.history(current_user, start, end, reward_id, page_number()),
                            rewards=merchants.merchant_rewards(current_user), start=request.args.get("start", ""),
                            end=request.args.get("end", ""), reward_id=reward_id,
                            mask_name=merchants.mask_name)
@@ -111,11 +112,10 @@ def settlement():
 @bp.route("/settlement.csv")
 @roles_required(Role.MERCHANT)
 def settlement_csv():
-    """The settlement as CSV (UTF-8 with BOM for Excel)."""
+    """The settlement as CSV (UTF-8 with BOM for Excel): Chinese headers (``lang=zh``) or the codes (``lang=en``)."""
     year, month = _month()
     label = f"{year:04d}-{month:02d}"
-    headers = [_("Month"), _("Reward id"), _("Reward"), _("Redeemed"), _("Points value")]
-    body = merchants.settlement_csv(merchants.settlement(current_user, year, month), label, headers)
+    body = merchants.settlement_csv(merchants.settlement(current_user, year, month), label, export_language())
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="settlement-{label}.csv"'})
 

@@ -16,7 +16,7 @@ from volunteer.errors import DomainError
 from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
-from volunteer.views.common import flash_error, roles_required
+from volunteer.views.common import flash_error, page_number, roles_required
 from volunteer.views.faces import REFUSED, challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
@@ -42,9 +42,11 @@ def list_shifts():
     day, place = filters.value("day"), filters.value("place") or ""
     mine = shifts.my_signups(current_user)
     now = utcnow()
-    checked_in = {a.shift_id for a in attendance.history(current_user)}
+    checked_in = attendance.attended_shift_ids(current_user, [s.shift_id for s in mine])
     checkin_open = {s.shift_id for s in mine if attendance.checkin_open(s.shift, now) and s.shift_id not in checked_in}
-    return render_template("volunteer/shifts.html", rows=shifts.upcoming_for(current_user, day, place), mine=mine,
+    positions = shifts.waitlist_positions([s for s in mine if s.status == "waitlisted"])
+    return render_template("volunteer/shifts.html", rows=shifts.upcoming_for(current_user, day, place, page_number()),
+                           mine=mine, positions=positions,
                            open_records=attendance.open_attendance(current_user), checkin_open=checkin_open,
                            day=request.args.get("day", ""), place=place, now=now)
 
@@ -167,7 +169,7 @@ def check_out_for_review(shift_id: int):
 @roles_required(Role.VOLUNTEER)
 def history():
     """Each shift, its status, the points it earned and why."""
-    return render_template("volunteer/history.html", records=attendance.history(current_user),
+    return render_template("volunteer/history.html", records=attendance.history(current_user, page_number()),
                            explain=attendance.explain, status_label=attendance.status_label,
                            progress=stars.progress(current_user.service_minutes))
 
@@ -241,7 +243,7 @@ def cancel_voucher(voucher_id: int):
 @roles_required(Role.VOLUNTEER)
 def points_history():
     """Every change of my points, and what expires when."""
-    return render_template("volunteer/points.html", entries=points.history(current_user.id),
+    return render_template("volunteer/points.html", entries=points.history(current_user.id, page_number()),
                            entry_label=points.entry_label,
                            expiry=points.upcoming_expiry(current_user.id, local_today()))
 
