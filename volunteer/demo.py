@@ -67,5 +67,4 @@ def login_lines() -> list[str]:
     lines = ["", "Demo logins (password for all: %s):" % DEMO_PASSWORD]
     for role, name, mobile in DEMO_PEOPLE:
         lines.append(f"  {role.value:<12} {mobile}  {name}")
-    lines.append("Open http://127.0.0.1:5000")
     return lines
