@@ -227,6 +227,14 @@ def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
     db.session.commit()
 
 
+def set_large_text(user_id: int, on: bool) -> None:
+    """Remember whether a person reads the pages in larger type."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        user.large_text = on
+        db.session.commit()
+
+
 def set_locale(user_id: int, locale: str) -> None:
     """Remember the language a person chose."""
     if locale not in LOCALES:

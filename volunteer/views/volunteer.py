@@ -165,6 +165,15 @@ def check_out_for_review(shift_id: int):
     return _check_response(result, shift_id)
 
 
+@bp.route("/me")
+@roles_required(Role.VOLUNTEER)
+def me():
+    """"Me": my record, points, vouchers, face data, password, language, text size and signing out."""
+    from volunteer.services import home
+
+    return render_template("volunteer/me.html", s=home.about_me(current_user))
+
+
 @bp.route("/history")
 @roles_required(Role.VOLUNTEER)
 def history():
