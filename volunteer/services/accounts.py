@@ -193,6 +193,15 @@ def set_enabled(actor: User, user_id: int, enabled: bool) -> User:
 TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # nothing to confuse when read aloud
 
 
+def get_person(actor: User, user_id: int) -> User:
+    """An admin looks at one account (to confirm an action on it)."""
+    require_admin(actor)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    return user
+
+
 def reset_password(actor: User, user_id: int) -> str:
     """An admin gives a person a temporary password (e.g. someone imported from the old system); their
     sessions end. Returns the temporary password, to be passed on once and changed at first sign-in."""
