@@ -104,7 +104,7 @@ def _check_response(result: attendance.CheckResult, shift_id: int):
     flash(result.message, "success" if result.ok else "error")
     if result.ok:
         return redirect(url_for("volunteer.list_shifts"))
-    return redirect(request.path + ("?review=1" if result.can_request_review else ""))
+    return redirect(request.path + "?upload=1" + ("&review=1" if result.can_request_review else ""))
 
 
 def _check_error(exc: DomainError):
