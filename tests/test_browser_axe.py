@@ -94,7 +94,7 @@ def pages_of(app, role: Role | None, world: dict) -> list[str]:
     return sorted(set(paths))
 
 
-def check_pages(context, base: str, paths: list[str], axe_source: str, found: dict) -> None:
+def check_pages(context, base: str, paths: list[str], axe_source: str, found: dict, large: bool = False) -> None:
     page = context.new_page()
     for path in paths:
         head = context.request.get(base + path, max_redirects=0)
@@ -102,9 +102,10 @@ def check_pages(context, base: str, paths: list[str], axe_source: str, found: di
             continue  # a PDF or CSV download, or a redirect to a page of the list
         response = page.goto(base + path)
         assert response.status == (404 if path == "/no-such-page" else 200), path  # checking an error page proves little
+        assert page.locator("html.large-text").count() == (1 if large else 0), path
         problems = axe_violations(page, axe_source)
         if problems:
-            found[path] = problems
+            found[path + (" (larger text)" if large else "")] = problems
     page.close()
 
 
@@ -137,6 +138,13 @@ def test_no_page_of_any_role_has_an_accessibility_violation(app, world, live_ser
         assert paths, role
         check_pages(context, base, paths, axe_source, found)
         visited += len(paths)
+        if role == Role.VOLUNTEER:  # and again in larger text, the setting for older eyes
+            page = context.new_page()
+            page.goto(base + "/volunteer/me")
+            page.get_by_role("button", name="大字显示：关").click()
+            page.get_by_role("button", name="大字显示：开").wait_for()
+            page.close()
+            check_pages(context, base, paths, axe_source, found, large=True)
         context.close()
 
     assert visited > 50  # every page of every role, not a handful
