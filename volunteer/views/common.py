@@ -137,10 +137,13 @@ def install_request_hooks(app: Flask) -> None:
     def inject() -> dict[str, Any]:
         from flask_babel import get_locale
 
-        signed_in = current_user and current_user.is_authenticated
+        from flask import has_request_context
+
+        in_request = has_request_context()  # a template may be rendered outside a request (a command, a test)
+        signed_in = in_request and current_user and current_user.is_authenticated
         return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_locale": "zh_CN" if get_locale().language == "zh" else "en", "Role": Role,
                 "star_text": star_text,
-                "large_text": bool(current_user.large_text if signed_in else session.get("large_text")),
+                "large_text": bool(current_user.large_text if signed_in else in_request and session.get("large_text")),
                 "volunteer_tab": volunteer_tab(request.endpoint) if signed_in and current_user.role == Role.VOLUNTEER
                 else None}
 
