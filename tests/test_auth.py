@@ -227,7 +227,7 @@ def test_language_choice_is_remembered_for_the_account(app, make_volunteer):
     first.post("/language/en")
     second = app.test_client()  # another phone
     second.post("/login", data={"mobile": user.mobile, "password": PASSWORD})
-    assert "Sign out" in second.get("/home").get_data(as_text=True)
+    assert "Sign out" in second.get("/volunteer/me").get_data(as_text=True)
 
 
 def test_create_user_command(runner, make_merchant):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.facekit import image, obama_live
@@ -55,8 +56,8 @@ def test_register_consent_enrol_from_camera_and_verify(live_server, browser_fact
     for index, path in enumerate(frames, start=1):
         page.set_input_files(f"#up-{index}", str(path))
     page.click(".upload-form button[type=submit]")
-    page.wait_for_selector(".flash")
-    assert "验证通过" in page.inner_text(".flash")
+    page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
+    assert "验证通过" in page.inner_text("[data-upload-status]")
     page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
 
     user = db.session.scalar(select(User).where(User.mobile == "13812345678"))
@@ -105,10 +106,15 @@ def test_the_camera_page_shows_why_a_verification_was_refused(live_server, brows
     page.fill("#f-password", PASSWORD)
     page.click("button[type=submit].btn-wide")
     page.goto(live_server.url + "/faces/verify")
+    start, retry = page.locator("[data-start]"), page.locator("[data-retry]")
+    expect(start).to_be_visible()
+    expect(retry).to_be_hidden()  # "try again" before anything was tried: `hidden` must beat .btn's display
     with page.expect_response(lambda r: r.url.endswith("/faces/verify") and r.request.method == "POST") as answer:
-        page.click("[data-start]")
+        start.click()
+        expect(start).to_be_hidden()  # pressed: the camera runs, the button goes
     assert answer.value.status == 422
     page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
     assert page.get_attribute(".camera-box", "data-result") == "failed"
     assert page.inner_text(".status-text") == "与录入的人脸不是同一个人。"
-    assert page.is_visible("[data-retry]")
+    expect(retry).to_be_visible()
+    expect(start).to_be_hidden()

@@ -48,8 +48,8 @@ def _send_frames(page, tmp_path, frames: list[bytes], prefix: str) -> None:
         path = tmp_path / f"{prefix}{index}.jpg"
         path.write_bytes(blob)
         page.set_input_files(f"#up-{index}", str(path))
-    page.click(".upload-form button[type=submit]")
-    page.wait_for_selector(".flash")
+    page.click(".upload-form button[type=submit]")  # sent by the page's script: the answer shows under the form
+    page.wait_for_selector(".camera-box[data-result]", timeout=30_000)
 
 
 @pytest.mark.usefixtures("photos")
@@ -93,7 +93,8 @@ def test_sign_up_check_in_check_out_approve_and_see_points(live_server, browser_
     phone.goto(base + f"/volunteer/shifts/{shift_id}/check-out")
     # the one-frame fake camera would send the same pixels again, which the replay check refuses: upload
     _send_frames(phone, tmp_path, [obama_live(trim=6)[2]], "out")
-    assert "签退成功" in phone.inner_text(".flash"), phone.inner_text(".flash")
+    assert "签退成功" in phone.inner_text("[data-upload-status]"), phone.inner_text("[data-upload-status]")
+    phone.wait_for_url(base + "/volunteer/shifts")
 
     desk = browser.new_context(locale="zh-CN").new_page()
     _login(desk, base, coordinator)
@@ -120,7 +121,9 @@ def test_redeem_then_merchant_scans_and_redeems_once(live_server, browser_factor
     phone = browser.new_context(**PHONE).new_page()
     _login(phone, base, volunteer)
     phone.goto(base + f"/volunteer/rewards/{reward_id}")
-    phone.dblclick("button.btn-huge")  # an impatient double tap
+    phone.click("[data-redeem]")
+    assert phone.inner_text("[data-quote]") == "用 100 积分兑换“灵隐门票”吗？兑换后还剩 200 积分。"
+    phone.dblclick("[data-confirm-redeem]")  # an impatient double tap
     phone.wait_for_selector("[data-code]")
     assert scalar(select(func.count(Voucher.id))) == 1
     code = phone.inner_text("[data-code]")

@@ -210,7 +210,7 @@ def test_enrol_verify_check_in_out_approve_redeem_through_gunicorn_on_postgresql
         assert db.session.get(Attendance, record.id).status == AttendanceStatus.APPROVED
         assert db.session.get(User, volunteer.id).points_balance == 30  # 1 h 30 min × 20 points/hour
 
-        page = f"/volunteer/rewards/{reward.id}"
+        page = f"/volunteer/rewards/{reward.id}/redeem"  # the confirmation page issues the form's key
         _, _, detail = me.request(page)
         key = re.search(r'name="key" value="([^"]+)"', detail).group(1)
         status, url, body = me.post(f"/volunteer/rewards/{reward.id}/redeem", {"key": key}, page=page)

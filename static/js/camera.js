@@ -1,6 +1,9 @@
-/* Camera widget: getUserMedia (front camera), an oval guide, spoken-style status text, frames posted as JPEG. */
+/* Camera widget: getUserMedia (front camera), an oval guide, spoken-style status text, frames posted as JPEG.
+   When the camera cannot be used (refused, missing, or silent for CAMERA_WAIT ms) the upload form opens; the
+   upload is sent from here too, so a refused upload keeps the section open and the chosen files in place. */
 (function () {
   "use strict";
+  var CAMERA_WAIT = 15000;
   var box = document.querySelector(".camera-box");
   if (!box) { return; }
   var data = JSON.parse(document.getElementById("camera-data").textContent);
@@ -10,9 +13,13 @@
   var status = box.querySelector(".status-text");
   var startButton = box.querySelector("[data-start]");
   var retryButton = box.querySelector("[data-retry]");
+  var fallback = box.querySelector("details.fallback");
+  var uploadForm = box.querySelector(".upload-form");
+  var uploadStatus = box.querySelector("[data-upload-status]");
   var csrf = box.querySelector("input[name=csrf_token]").value;
   var stream = null;
   var position = null;
+  var starting = 0;  // which press of the start button is being waited for (a late camera from an old press is closed)
 
   function say(message) { status.textContent = message; }
   function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
@@ -26,32 +33,43 @@
     return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.9); });
   }
 
+  // the page's location script (check-in and check-out pages) finds the position and fills the forms' fields
   function locate() {
-    if (!box.dataset.geo || !navigator.geolocation) { return Promise.resolve(null); }
+    if (!box.dataset.geo || !window.volunteerLocation) { return Promise.resolve(null); }
     say(text.locating);
-    return new Promise(function (resolve) {
-      navigator.geolocation.getCurrentPosition(
-        function (p) { resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude }); },
-        function () { say(text.noLocation); resolve(null); },
-        { enableHighAccuracy: true, timeout: 10000, maximumAge: 0 });
-    });
+    return window.volunteerLocation.refresh().then(function (p) { if (!p) { say(text.noLocation); } return p; });
+  }
+
+  function post(url, form) {
+    return fetch(url, { method: "POST", body: form, credentials: "same-origin",
+                        headers: { "Accept": "application/json" } })
+      .then(function (r) {
+        // a refusal comes as 422 (429 for too many attempts, 413 too large ...) with the same JSON and its message
+        return r.json().then(function (result) { result.ok = r.ok && result.ok === true; return result; });
+      });
   }
 
   function send(field, blobs, extra) {
     var form = new FormData();
     form.append("csrf_token", csrf);
-    box.querySelectorAll(".upload-form input[type=hidden]").forEach(function (input) {
+    uploadForm.querySelectorAll("input[type=hidden]").forEach(function (input) {
       if (input.name !== "csrf_token" && input.name !== "token") { form.append(input.name, input.value); }
     });
     Object.keys(extra).forEach(function (k) { form.set(k, extra[k]); });
     blobs.forEach(function (blob, i) { form.append(field, blob, field + i + ".jpg"); });
     say(text.sending);
-    return fetch(box.dataset.action, {
-      method: "POST", body: form, credentials: "same-origin", headers: { "Accept": "application/json" }
-    }).then(function (r) {
-      // a refusal comes as 422 (429 for too many attempts, 413 too large ...) with the same JSON and its message
-      return r.json().then(function (result) { result.ok = r.ok && result.ok === true; return result; });
+    return post(box.dataset.action, form);
+  }
+
+  function useChallenge(c) {
+    challenge = c;
+    var token = uploadForm.querySelector("input[name=token]");
+    if (token) { token.value = c.token; }
+    c.labels.forEach(function (label, i) {  // the upload fields follow the new instructions
+      var caption = uploadForm.querySelector("label[for=up-" + (i + 1) + "]");
+      if (caption) { caption.textContent = (i + 1) + ". " + label; }
     });
+    return c;
   }
 
   function newChallenge() {
@@ -60,11 +78,7 @@
     return fetch(box.dataset.challengeUrl, {
       method: "POST", body: form, credentials: "same-origin", headers: { "Accept": "application/json" }
     }).then(function (r) {
-      return r.json().then(function (c) {
-        if (!r.ok) { return Promise.reject(c); }
-        challenge = c;
-        return c;
-      });
+      return r.json().then(function (c) { return r.ok ? useChallenge(c) : Promise.reject(c); });
     });
   }
 
@@ -80,36 +94,35 @@
 
   function runVerify() {
     var blobs = [];
-    var ready = challenge ? Promise.resolve(challenge) : Promise.resolve(null);
-    return ready.then(function (c) {
-      var chain = Promise.resolve();
-      var steps = c ? c.labels : [null];
-      steps.forEach(function (label) {
-        chain = chain.then(function () { say(label || text.getReady); return wait(2500); })
-          .then(capture).then(function (b) { blobs.push(b); });
-      });
-      return chain.then(function () {
-        var extra = {};
-        if (c) { extra.token = c.token; }
-        if (position) { extra.latitude = position.latitude; extra.longitude = position.longitude; }
-        return send("frame", blobs, extra);
-      });
+    var c = challenge;
+    var chain = Promise.resolve();
+    (c ? c.labels : [null]).forEach(function (label) {
+      chain = chain.then(function () { say(label || text.getReady); return wait(2500); })
+        .then(capture).then(function (b) { blobs.push(b); });
+    });
+    return chain.then(function () {
+      var extra = {};
+      if (c) { extra.token = c.token; }
+      if (position) { extra.latitude = position.latitude; extra.longitude = position.longitude; }
+      return send("frame", blobs, extra);
     });
   }
 
-  function fillLocation(p) {
-    if (!p) { return; }
-    document.querySelectorAll("input[name=latitude]").forEach(function (i) { i.value = p.latitude; });
-    document.querySelectorAll("input[name=longitude]").forEach(function (i) { i.value = p.longitude; });
+  function showReview(result) {
+    var review = document.querySelector("[data-review]");
+    if (!result.ok && result.review && review) { review.hidden = false; }
+  }
+
+  function leave(result) {
+    setTimeout(function () { window.location.href = result.next || box.dataset.next || window.location.href; }, 1500);
   }
 
   function finish(result) {
     say(result.message || "");
     box.dataset.result = result.ok ? "ok" : "failed";
-    var review = document.querySelector("[data-review]");
-    if (!result.ok && result.review && review) { review.hidden = false; }
+    showReview(result);
     if (result.ok && (result.next || box.dataset.next)) {
-      setTimeout(function () { window.location.href = result.next || box.dataset.next; }, 1500);
+      leave(result);
     } else if (!result.ok) {
       retryButton.hidden = false;
     }
@@ -119,21 +132,42 @@
     startButton.hidden = true;
     retryButton.hidden = true;
     var job = box.dataset.mode === "enrol" ? runEnrol : runVerify;
-    return locate().then(function (p) { position = p || position; fillLocation(position); return job(); })
+    return locate().then(function (p) { position = p || position; return job(); })
       .then(finish)
       .catch(function () { say(text.network); retryButton.hidden = false; });
   }
 
+  function cameraFailed(message) {
+    say(message);
+    startButton.disabled = false;
+    fallback.open = true;
+  }
+
   startButton.addEventListener("click", function () {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say(text.noCamera); box.querySelector("details.fallback").open = true; return;
-    }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { cameraFailed(text.noCamera); return; }
+    var attempt = ++starting;
+    startButton.disabled = true;
     say(text.starting);
+    var timer = setTimeout(function () {
+      if (attempt === starting) { starting++; cameraFailed(text.cameraTimeout); }
+    }, CAMERA_WAIT);
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
                                           audio: false })
-      .then(function (s) { stream = s; video.srcObject = s; return video.play(); })
-      .then(run)
-      .catch(function () { say(text.noCamera); box.querySelector("details.fallback").open = true; });
+      .then(function (s) {
+        if (attempt !== starting) { s.getTracks().forEach(function (t) { t.stop(); }); return Promise.reject("late"); }
+        stream = s; video.srcObject = s; return video.play();
+      })
+      .then(function () {
+        if (attempt !== starting) { return; }
+        clearTimeout(timer);
+        startButton.disabled = false;
+        return run();
+      })
+      .catch(function (problem) {
+        if (problem === "late" || attempt !== starting) { return; }
+        clearTimeout(timer);
+        cameraFailed(text.noCamera);
+      });
   });
 
   retryButton.addEventListener("click", function () {
@@ -141,10 +175,33 @@
     again.then(run, function (problem) { say((problem && problem.message) || text.network); });
   });
 
-  if (box.dataset.geo) {  // fill the fallback and review forms too
-    var initial = status.textContent;
-    locate().then(function (p) { position = p; fillLocation(p); if (!startButton.hidden) { say(initial); } });
-  }
+  // The upload, sent from here: on a refusal the section stays open with every chosen file still chosen.
+  uploadForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (uploadForm.dataset.sending) { return; }
+    uploadForm.dataset.sending = "1";
+    var button = uploadForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    uploadStatus.textContent = text.sending;
+    var located = box.dataset.geo && window.volunteerLocation ? window.volunteerLocation.current() : Promise.resolve();
+    located.then(function () { return post(box.dataset.action, new FormData(uploadForm)); })
+      .then(function (result) {
+        uploadStatus.textContent = result.message || "";
+        box.dataset.result = result.ok ? "ok" : "failed";
+        if (result.ok) {
+          say(result.message || "");
+          if (result.next || box.dataset.next) { leave(result); }
+          return;
+        }
+        showReview(result);
+        var token = uploadForm.querySelector("input[name=token]");
+        return token ? newChallenge() : null;  // the refused attempt spent its challenge
+      })
+      .catch(function () { uploadStatus.textContent = text.network; })
+      .then(function () {
+        if (box.dataset.result !== "ok") { delete uploadForm.dataset.sending; button.disabled = false; }
+      });
+  });
 
   window.addEventListener("pagehide", function () {
     if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }

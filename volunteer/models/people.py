@@ -6,7 +6,7 @@ import secrets
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Column, Enum, ForeignKey, String, Table
+from sqlalchemy import CheckConstraint, Column, Enum, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from volunteer.extensions import db
@@ -95,6 +95,8 @@ class User(UserMixin, CreatedMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.VOLUNTEER)
     locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    #: the "larger text" setting (适老化): every page in bigger type, on every device the person signs in on
+    large_text: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_enabled: Mapped[bool] = mapped_column(default=True)
     #: part of the login cookie; replaced at logout so a copied cookie stops working
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))

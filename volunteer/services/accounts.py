@@ -195,6 +195,15 @@ def set_enabled(actor: User, user_id: int, enabled: bool) -> User:
 TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # nothing to confuse when read aloud
 
 
+def get_person(actor: User, user_id: int) -> User:
+    """An admin looks at one account (to confirm an action on it)."""
+    require_admin(actor)
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError()
+    return user
+
+
 def reset_password(actor: User, user_id: int) -> str:
     """An admin gives a person a temporary password (e.g. someone imported from the old system); their
     sessions end. Returns the temporary password, to be passed on once and changed at first sign-in."""
@@ -227,6 +236,14 @@ def change_password(user_id: int, current: str, new: str, confirm: str) -> None:
     user.session_token = secrets.token_hex(16)
     audit.record(user_id, "account.change_password", f"user:{user.id}")
     db.session.commit()
+
+
+def set_large_text(user_id: int, on: bool) -> None:
+    """Remember whether a person reads the pages in larger type."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        user.large_text = on
+        db.session.commit()
 
 
 def set_locale(user_id: int, locale: str) -> None:

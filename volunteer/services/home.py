@@ -53,3 +53,14 @@ def summary_for(user: User) -> HomeSummary:
             Reward.merchant_id == user.merchant_id, Voucher.status == VoucherStatus.REDEEMED,
             Voucher.redeemed_at >= start, Voucher.redeemed_at < end))
     return HomeSummary(user=user, facts=facts)
+
+
+def about_me(user: User) -> HomeSummary:
+    """What a volunteer's "Me" page shows beside its links: points, stars, usable vouchers, face check-in."""
+    facts: dict[str, Any] = {
+        "progress": stars.progress(user.service_minutes),
+        "vouchers": db.session.scalar(select(func.count(Voucher.id)).where(
+            Voucher.user_id == user.id, Voucher.status == VoucherStatus.ISSUED)),
+        "enrolled": face_id.is_enrolled(user.id),
+    }
+    return HomeSummary(user=user, facts=facts)

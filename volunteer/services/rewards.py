@@ -28,6 +28,7 @@ from volunteer.models import (
     VoucherStatus,
 )
 from volunteer.services import audit, ledger, stars
+from volunteer.services.ledger import InsufficientPointsError
 from volunteer.services.accounts import require_admin
 
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
@@ -60,6 +61,11 @@ class LimitReachedError(DomainError):
 
 class StarTooLowError(DomainError):
     message = _l("This reward needs %(stars)d stars; you have %(have)d.")
+    status_code = 409
+
+
+class RepeatRedemptionError(DomainError):
+    message = _l("You redeemed this reward a few minutes ago. Please confirm that you want another one.")
     status_code = 409
 
 
@@ -152,21 +158,71 @@ def offered_reward(reward_id: int) -> Reward:
 
 #: what a redeem form's one-time key may look like (it is stored in ``Voucher.idempotency_key``, 64 characters)
 FORM_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+#: a second redemption of the same reward within this time asks again ("you redeemed this 2 minutes ago"): Back
+#: to the confirmation page and "confirm" again is more often a mistake than a wish for a second voucher
+REPEAT_WINDOW = timedelta(minutes=10)
 
 
-def redeem_reward(user_id: int, reward_id: int, idempotency_key: str) -> Voucher:
+@dataclass(frozen=True)
+class Quote:
+    """What the confirmation page says before any point is spent."""
+
+    reward: Reward
+    balance: int
+    balance_after: int
+    star: int
+    #: why it cannot be redeemed now (not enough points, too few stars, out of stock), or None
+    problem: str | None
+    #: the volunteer's latest voucher for this reward issued within REPEAT_WINDOW, or None
+    recent: Voucher | None
+    recent_minutes: int
+
+
+def recent_redemption(user_id: int, reward_id: int, now: datetime | None = None) -> Voucher | None:
+    """The volunteer's newest voucher for this reward from the last REPEAT_WINDOW (a cancelled one does not count)."""
+    since = (now or utcnow()) - REPEAT_WINDOW
+    return db.session.scalar(select(Voucher).where(
+        Voucher.user_id == user_id, Voucher.reward_id == reward_id, Voucher.created_at > since,
+        Voucher.status.in_([VoucherStatus.ISSUED, VoucherStatus.REDEEMED])).order_by(Voucher.id.desc()).limit(1))
+
+
+def quote_redemption(user: User, reward_id: int) -> Quote:
+    """Spend N points on this reward, M left: and whether something stands in the way (reads only)."""
+    now = utcnow()
+    reward = offered_reward(reward_id)
+    star = stars.star_level(user.service_minutes)
+    problem: DomainError | None = None
+    if reward.on_sale_from and reward.on_sale_from > now or reward.on_sale_until and reward.on_sale_until <= now:
+        problem = NotOnSaleError()
+    elif star < reward.min_star:
+        problem = StarTooLowError(stars=reward.min_star, have=star)
+    elif user.points_balance < reward.points_cost:
+        problem = InsufficientPointsError(missing=reward.points_cost - user.points_balance)
+    elif reward.stock is not None and reward.stock <= 0:
+        problem = OutOfStockError()
+    recent = recent_redemption(user.id, reward.id, now)
+    minutes = int((now - recent.created_at).total_seconds() // 60) if recent else 0
+    return Quote(reward, user.points_balance, user.points_balance - reward.points_cost, star,
+                 problem.text if problem else None, recent, minutes)
+
+
+def redeem_reward(user_id: int, reward_id: int, idempotency_key: str, seen_voucher_id: int | None = None) -> Voucher:
     """Deduct points, take one from stock and issue a voucher, all or nothing.
 
     The same idempotency key (from the form) returns the voucher already issued: a double click or a retried
     request issues one voucher (the ledger's and the voucher's unique keys catch the second one). The debit locks
     the volunteer's row first (PostgreSQL) or the database (SQLite's BEGIN IMMEDIATE), so the limit check that
     follows cannot race with the volunteer's other requests.
+
+    ``seen_voucher_id`` is the newest recent voucher for this reward that the confirmation page showed (0 for
+    none): a newer one within REPEAT_WINDOW means the volunteer confirmed without knowing about it (Back, a second
+    tab), and RepeatRedemptionError asks again. ``None`` skips that question.
     """
     key = (idempotency_key or "").strip()
     if not FORM_KEY_RE.fullmatch(key):  # the page's key is 32 hex digits; this refuses forged ones
         raise DomainError(_l("This form has expired. Please reload the page and try again."))
     try:
-        voucher = _issue(user_id, reward_id, key)
+        voucher = _issue(user_id, reward_id, key, seen_voucher_id)
         db.session.commit()
         return voucher
     except IntegrityError:
@@ -187,7 +243,7 @@ def _voucher_for_key(user_id: int, key: str) -> Voucher | None:
     return db.session.scalar(select(Voucher).where(Voucher.user_id == user_id, Voucher.idempotency_key == key))
 
 
-def _issue(user_id: int, reward_id: int, key: str) -> Voucher:
+def _issue(user_id: int, reward_id: int, key: str, seen_voucher_id: int | None = None) -> Voucher:
     now = utcnow()
     reward = get_reward(reward_id)
     user = db.session.get(User, user_id)
@@ -201,6 +257,10 @@ def _issue(user_id: int, reward_id: int, key: str) -> Voucher:
         raise StarTooLowError(stars=reward.min_star, have=have)
     ledger.debit(user_id, reward.points_cost, EntryKind.REDEMPTION, f"redeem:{user_id}:{key}",
                  note=reward.title[:200])
+    if seen_voucher_id is not None:  # after the debit's lock: two tabs confirming at once cannot both pass
+        recent = recent_redemption(user_id, reward.id, now)
+        if recent is not None and recent.id > seen_voucher_id:
+            raise RepeatRedemptionError()
     if reward.per_volunteer_limit is not None:
         since = now - timedelta(days=reward.limit_period_days)
         held = db.session.scalar(select(func.count(Voucher.id)).where(

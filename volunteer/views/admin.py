@@ -51,10 +51,13 @@ def set_enabled(user_id: int):
     return redirect(url_for("admin.users"))
 
 
-@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def reset_password(user_id: int):
-    """Give someone a temporary password, shown here once."""
+    """Ask first, then give someone a temporary password, shown here once."""
+    if request.method == "GET":
+        return render_template("admin/reset_password.html", person=accounts.get_person(current_user, user_id),
+                               role_name=role_name)
     temporary = accounts.reset_password(current_user, user_id)
     flash(_("Temporary password: %(password)s — give it to the person; they should change it after signing in.",
             password=temporary), "success")

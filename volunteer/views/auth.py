@@ -48,9 +48,12 @@ def login():
             user = accounts.authenticate(request.form.get("mobile", ""), request.form.get("password", ""))
         except DomainError as exc:
             return render_template("auth/login.html", error=exc.text, mobile=request.form.get("mobile", "")), 401
+        chose_large_text = session.get("large_text") is True
         session.clear()  # a fresh session at login: nothing from before survives
         login_user(user)
         session["locale"] = user.locale
+        if chose_large_text and not user.large_text:  # turned on at the sign-in page: the text stays large
+            accounts.set_large_text(user.id, True)
         return redirect(safe_target(request.args.get("next")))
     return render_template("auth/login.html", error=None, mobile=session.get("registered_mobile", ""))
 
@@ -109,6 +112,16 @@ def set_language(code: str):
     session["locale"] = code
     if current_user.is_authenticated:
         accounts.set_locale(current_user.id, code)
+    return redirect(safe_target(request.form.get("next")))
+
+
+@bp.route("/text-size", methods=["POST"])
+def set_text_size():
+    """Larger text on or off; remembered for the account when signed in, else for this browser."""
+    large = request.form.get("large") == "1"
+    session["large_text"] = large
+    if current_user.is_authenticated:
+        accounts.set_large_text(current_user.id, large)
     return redirect(safe_target(request.form.get("next")))
 
 

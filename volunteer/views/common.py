@@ -168,8 +168,15 @@ def install_request_hooks(app: Flask) -> None:
     def inject() -> dict[str, Any]:
         from flask_babel import get_locale
 
+        from flask import has_request_context
+
+        in_request = has_request_context()  # a template may be rendered outside a request (a command, a test)
+        signed_in = in_request and current_user and current_user.is_authenticated
         return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_locale": "zh_CN" if get_locale().language == "zh" else "en", "Role": Role,
-                "star_text": star_text}
+                "star_text": star_text,
+                "large_text": bool(current_user.large_text if signed_in else in_request and session.get("large_text")),
+                "volunteer_tab": volunteer_tab(request.endpoint) if signed_in and current_user.role == Role.VOLUNTEER
+                else None}
 
     from volunteer.localtime import format_local
 
@@ -178,6 +185,7 @@ def install_request_hooks(app: Flask) -> None:
 
     app.jinja_env.globals["field_limit"] = field_limit
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["star_text"] = star_text  # for macros too, which do not see the context
 
     @app.after_request
     def headers(response):
@@ -207,6 +215,18 @@ def install_request_hooks(app: Flask) -> None:
         if "\x00" in request.path or any("\x00" in key or "\x00" in value
                                          for key, value in request.values.items(multi=True)):
             raise NulCharacterError()
+
+
+#: which of the volunteer's four tabs a page belongs to (every other page of theirs is under "Me")
+TAB_OF_ENDPOINT = {"main.home": "home", "main.home_page": "home",
+                   "volunteer.list_shifts": "shifts", "volunteer.check_in": "shifts", "volunteer.check_out": "shifts",
+                   "volunteer.catalog": "rewards", "volunteer.reward_detail": "rewards",
+                   "volunteer.redeem": "rewards"}
+
+
+def volunteer_tab(endpoint: str | None) -> str:
+    """The tab to mark as current in the volunteer's bottom bar."""
+    return TAB_OF_ENDPOINT.get(endpoint or "", "me")
 
 
 def star_text(stars: int) -> str:

@@ -108,12 +108,12 @@ def verify():
             if wants_json():
                 return jsonify(ok=False, message=exc.text), exc.status_code
             flash(exc.text, "error")
-            return redirect(url_for("faces.verify"))
+            return redirect(url_for("faces.verify", upload=1))
         if wants_json():  # a refused verification is a 4xx too: nothing reads "200" as success by mistake
             return jsonify(ok=result.accepted, message=result.message, reason=result.reason), \
                 200 if result.accepted else REFUSED
         flash(result.message, "success" if result.accepted else "error")
-        return redirect(url_for("faces.verify"))
+        return redirect(url_for("faces.verify") if result.accepted else url_for("faces.verify", upload=1))
     challenge = face_id.issue_challenge(current_user.id) if current_app.config["FACE_LIVENESS"] else None
     return render_template("faces/verify.html", challenge=challenge_payload(challenge) if challenge else None,
                            action=url_for("faces.verify"))

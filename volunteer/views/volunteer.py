@@ -16,7 +16,7 @@ from volunteer.errors import DomainError
 from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
-from volunteer.views.common import flash_error, page_number, roles_required
+from volunteer.views.common import flash_error, form_int, page_number, roles_required
 from volunteer.views.faces import REFUSED, challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
@@ -104,7 +104,7 @@ def _check_response(result: attendance.CheckResult, shift_id: int):
     flash(result.message, "success" if result.ok else "error")
     if result.ok:
         return redirect(url_for("volunteer.list_shifts"))
-    return redirect(request.path + ("?review=1" if result.can_request_review else ""))
+    return redirect(request.path + "?upload=1" + ("&review=1" if result.can_request_review else ""))
 
 
 def _check_error(exc: DomainError):
@@ -165,6 +165,15 @@ def check_out_for_review(shift_id: int):
     return _check_response(result, shift_id)
 
 
+@bp.route("/me")
+@roles_required(Role.VOLUNTEER)
+def me():
+    """"Me": my record, points, vouchers, face data, password, language, text size and signing out."""
+    from volunteer.services import home
+
+    return render_template("volunteer/me.html", s=home.about_me(current_user))
+
+
 @bp.route("/history")
 @roles_required(Role.VOLUNTEER)
 def history():
@@ -188,18 +197,26 @@ def catalog():
 @bp.route("/rewards/<int:reward_id>")
 @roles_required(Role.VOLUNTEER)
 def reward_detail(reward_id: int):
-    """One reward with the redeem button (the form carries a fresh idempotency key)."""
+    """One reward; its button leads to the confirmation page."""
     reward = rewards.offered_reward(reward_id)
     return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
-                           form_key=uuid.uuid4().hex, star=stars.star_level(current_user.service_minutes))
+                           star=stars.star_level(current_user.service_minutes))
 
 
-@bp.route("/rewards/<int:reward_id>/redeem", methods=["POST"])
+@bp.route("/rewards/<int:reward_id>/redeem", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
 def redeem(reward_id: int):
-    """Spend points on a reward; a double click issues one voucher."""
+    """Confirm (spend N points, M left; the form carries a fresh idempotency key), then spend points on the
+    reward: a double click issues one voucher, and a repeat within minutes (Back, a second tab) asks again."""
+    if request.method == "GET":
+        quote = rewards.quote_redemption(current_user, reward_id)
+        return render_template("volunteer/redeem.html", q=quote, labels=rewards.CATEGORY_LABELS,
+                               form_key=uuid.uuid4().hex)
     try:
-        voucher = rewards.redeem_reward(current_user.id, reward_id, request.form.get("key", ""))
+        voucher = rewards.redeem_reward(current_user.id, reward_id, request.form.get("key", ""),
+                                        form_int("seen") or 0)
+    except rewards.RepeatRedemptionError:
+        return redirect(url_for("volunteer.redeem", reward_id=reward_id))  # the page asks again
     except DomainError as exc:
         flash_error(exc)
         return redirect(url_for("volunteer.reward_detail", reward_id=reward_id))
@@ -226,10 +243,13 @@ def voucher_detail(voucher_id: int):
                            status_label=rewards.status_label)
 
 
-@bp.route("/vouchers/<int:voucher_id>/cancel", methods=["POST"])
+@bp.route("/vouchers/<int:voucher_id>/cancel", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
 def cancel_voucher(voucher_id: int):
-    """Cancel an unused voucher for a full refund."""
+    """Ask first, then cancel an unused voucher for a full refund."""
+    if request.method == "GET":
+        return render_template("volunteer/cancel_voucher.html", voucher=rewards.my_voucher(current_user.id, voucher_id),
+                               status_label=rewards.status_label, format_code=rewards.format_code)
     try:
         voucher = rewards.cancel_voucher(current_user.id, voucher_id)
     except DomainError as exc:
