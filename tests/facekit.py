@@ -105,14 +105,3 @@ def face_print(name: str, margin: float = 1.2) -> tuple[Image.Image, float]:
            min(img.width, round(right + margin * w)), min(img.height, round(bottom + margin * h)))
     return img.crop(box), (left + right) / 2 - box[0]
 
-
-def obama_live_again() -> list[bytes]:
-    """A second accepted "left, right, straight" set, for tests that need two (check-in, then check-out).
-
-    There is no second turned photograph of Obama, and any copy of the first set's frames is now refused as a
-    replay; a print of obama3 folded 40° and turned 25° left, then folded 50° and turned 40° right, stands in. It is
-    the folded-print attack that docs/FACES.md reports as still passing: when liveness learns to refuse it, give
-    these tests a real capture."""
-    img, centre = face_print("obama3.jpg")
-    return [encode(folded_print(img, 40, -25, centre=centre), quality=90),
-            encode(folded_print(img, 50, 40, centre=centre), quality=90), jpeg("obama3.jpg")]

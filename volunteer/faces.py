@@ -32,6 +32,8 @@ MIN_FACE_SHARE = 0.12
 CHIP_SIDE = 64
 #: a frame this close to a kept one (encoding distance and hash bits) is a copy of it (bench/presentation_attacks.py)
 REPLAY_DISTANCE, REPLAY_BITS = 0.18, 20
+#: a turned frame whose eye-width asymmetry exceeds this many times its yaw is a flat picture turned (Frame.flat_turn)
+FLAT_TURN_RATIO = 1.15
 #: a picture that can hold a face: at least this many pixels on its short side, at most this long for its width
 MIN_SIDE, MAX_ASPECT = 64, 4
 #: |yaw| at least this is a turned head; at most STRAIGHT_YAW is looking straight (see docs/FACES.md)
@@ -104,6 +106,19 @@ class Frame:
     box: tuple[int, int, int, int]
     #: 64-bit DCT hash of the aligned face crop: near-equal for a re-encoded, noised, cropped or rescaled copy
     phash: int = 0
+    #: the wider eye's width over the narrower one's (corner to corner): see flat_turn
+    eye_ratio: float = 1.0
+
+    @property
+    def flat_turn(self) -> bool:
+        """A turn made by foreshortening a flat picture rather than by a head.
+
+        A head's nose stands out of the face, so a turn moves it sideways long before the far eye looks much
+        narrower; a print folded, bent or tilted gets its "yaw" only from one half of the face shrinking, so for
+        the same yaw the far eye is much narrower. Measured (docs/FACES.md): real turned photographs have
+        (eye_ratio − 1) / |yaw| at most 0.89, every folded or bent print that passed the pose check at least 1.4.
+        """
+        return abs(self.yaw) >= TURN_YAW and (self.eye_ratio - 1) > FLAT_TURN_RATIO * abs(self.yaw)
 
     @property
     def pose(self) -> str:
@@ -208,8 +223,10 @@ def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_
     import dlib
 
     chip = dlib.get_face_chip(pixels, shape, size=CHIP_SIDE)
+    eye_a, eye_b = np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])
     return Frame(encoding=encoding, yaw=_yaw(points), digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:32],
-                 box=(face.left(), face.top(), face.right(), face.bottom()), phash=perceptual_hash(chip))
+                 box=(face.left(), face.top(), face.right(), face.bottom()), phash=perceptual_hash(chip),
+                 eye_ratio=float(max(eye_a, eye_b) / (min(eye_a, eye_b) or 1.0)))
 
 
 def _dct_matrix(n: int) -> np.ndarray:

@@ -53,6 +53,7 @@ REASONS = {
     "liveness_still": _l("The pictures are identical: a live face is needed, not a photo."),
     "liveness_people": _l("The pictures show different people."),
     "liveness_replay": _l("These pictures were already used. Please take new ones."),
+    "liveness_flat": _l("The turns look like a photo being tilted, not a head turning. Please turn your head."),
     "challenge_invalid": _l("The instructions have expired or were already used. Please start again."),
     "frame_count": _l("Please send one picture for each instruction."),
 }
@@ -249,6 +250,8 @@ def _liveness_failure(user_id: int, analysed: list[faces.Frame], steps: list[str
         return "liveness_still"
     if any(f.pose != step for f, step in zip(analysed, steps, strict=True)):
         return "liveness_pose"
+    if any(f.flat_turn for f in analysed):
+        return "liveness_flat"
     if any(faces.distance(a.encoding, b.encoding) > tolerance for a, b in itertools.combinations(analysed, 2)):
         return "liveness_people"
     if _seen_before(user_id, analysed):
