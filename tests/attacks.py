@@ -11,6 +11,7 @@ the share of genuine presentations refused.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,27 +123,32 @@ def bent_attack(person: Person, radius: float, turn: float, distance: float = 2.
             "straight": _jpeg(folded_print(img, 0, 0, distance, centre))}
 
 
-def searched_fold_attack(person: Person, tolerance: float = 0.5) -> Frames | None:
+def searched_fold_attack(person: Person, tolerance: float = 0.5, knows_flat_test: bool = False) -> Frames | None:
     """The attacker's offline search with the public dlib models: for each side, the fold and turn whose frame
-    reads as that turn with the most margin while still matching the photo; None when nothing qualifies."""
+    reads as that turn with the most margin while still matching the photo; None when nothing qualifies.
+
+    ``knows_flat_test``: the attacker has read this code and also keeps only frames that pass Frame.flat_turn,
+    moving the fold line off the face's centre as well."""
     from volunteer import faces
 
     img, centre = face_print(person.attack_photo)
     reference = faces.analyse(_jpeg(img, 95)).encoding
     best: dict[str, tuple[float, bytes]] = {}
-    for fold in range(15, 61, 15):
-        for turn in range(10, 46, 7):
-            for side, sign in (("left", -1), ("right", 1)):
-                data = _jpeg(folded_print(img, fold, sign * turn, 2.5, centre))
-                try:
-                    frame = faces.analyse(data)
-                except faces.FaceImageError:
-                    continue
-                if frame.pose != side or faces.distance(frame.encoding, reference) > tolerance * 0.85:
-                    continue
-                margin = abs(frame.yaw) - faces.TURN_YAW
-                if side not in best or margin > best[side][0]:
-                    best[side] = (margin, data)
+    offsets = (-0.12, -0.06, 0.0, 0.06, 0.12) if knows_flat_test else (0.0,)
+    for fold, turn, offset in itertools.product(range(15, 61, 15), range(10, 46, 7), offsets):
+        for side, sign in (("left", -1), ("right", 1)):
+            data = _jpeg(folded_print(img, fold, sign * turn, 2.5, centre + offset * img.width))
+            try:
+                frame = faces.analyse(data)
+            except faces.FaceImageError:
+                continue
+            if frame.pose != side or faces.distance(frame.encoding, reference) > tolerance * 0.85:
+                continue
+            if knows_flat_test and frame.flat_turn:
+                continue
+            margin = abs(frame.yaw) - faces.TURN_YAW
+            if side not in best or margin > best[side][0]:
+                best[side] = (margin, data)
     if len(best) < 2:
         return None
     return {"left": best["left"][1], "right": best["right"][1],
