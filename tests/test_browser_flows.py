@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select, update
 
 from tests.conftest import PASSWORD
-from tests.facekit import image, obama_enrolment, obama_live
+from tests.facekit import image, jpeg, obama_enrolment
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.models import Attendance, Shift, User, Voucher
@@ -91,8 +91,9 @@ def test_sign_up_check_in_check_out_approve_and_see_points(live_server, browser_
     db.session.execute(update(Attendance).values(check_in_at=now - timedelta(hours=2, minutes=5)))
     db.session.commit()
     phone.goto(base + f"/volunteer/shifts/{shift_id}/check-out")
-    # the one-frame fake camera would send the same pixels again, which the replay check refuses: upload
-    _send_frames(phone, tmp_path, [obama_live(trim=6)[2]], "out")
+    # the one-frame fake camera would send the check-in's picture again, which the replay check refuses (a copy,
+    # however re-encoded): upload another photograph
+    _send_frames(phone, tmp_path, [jpeg("obama3.jpg")], "out")
     assert "签退成功" in phone.inner_text("[data-upload-status]"), phone.inner_text("[data-upload-status]")
     phone.wait_for_url(base + "/volunteer/shifts")
 

@@ -29,7 +29,8 @@ from tests.conftest import PASSWORD
 from tests.facekit import jpeg, obama_enrolment
 from volunteer.db import utcnow
 from volunteer.extensions import db
-from volunteer.models import Attendance, AttendanceStatus, Signup, SignupStatus, User, Voucher, VoucherStatus
+from volunteer.models import (Attendance, AttendanceStatus, FaceFramePrint, Signup, SignupStatus, User, Voucher,
+                              VoucherStatus)
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.usefixtures("photos")]
@@ -134,6 +135,15 @@ def _multipart(fields: dict, files: dict[str, list[bytes]]) -> tuple[bytes, str]
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def _age_replay_prints(user_id: int) -> None:
+    """The test photographs hold one turned photograph of Obama, so every set of frames here is a copy of the
+    previous one, which the replay check refuses: make the kept prints 31 days old (and so ignored), as if the
+    steps were a month apart."""
+    db.session.execute(update(FaceFramePrint).where(FaceFramePrint.user_id == user_id)
+                       .values(created_at=utcnow() - timedelta(days=31)))
+    db.session.commit()
+
+
 def _frames(steps: list[str], trim: int) -> list[bytes]:
     """Frames answering the server's random challenge; ``trim`` makes each set a new capture."""
     return [jpeg(name, mirror=mirror, trim=trim + i) for i, (name, mirror) in
@@ -182,6 +192,7 @@ def test_enrol_verify_check_in_out_approve_redeem_through_gunicorn_on_postgresql
         status, _, body = me.post("/faces/verify", {"token": token}, files={"frame": _frames(steps, 1)},
                                   page="/faces/verify", json=True)
         assert (json.loads(body)["ok"], json.loads(body)["reason"]) == (True, "match"), body
+        _age_replay_prints(volunteer.id)
 
         check_in = f"/volunteer/shifts/{shift.id}/check-in"
         token, steps = _challenge(me, check_in)
@@ -192,6 +203,7 @@ def test_enrol_verify_check_in_out_approve_redeem_through_gunicorn_on_postgresql
         db.session.execute(update(Attendance).where(Attendance.user_id == volunteer.id)
                            .values(check_in_at=shift.starts_at))
         db.session.commit()
+        _age_replay_prints(volunteer.id)
 
         check_out = f"/volunteer/shifts/{shift.id}/check-out"
         token, steps = _challenge(me, check_out)

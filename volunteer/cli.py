@@ -44,14 +44,15 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("expire")
     def expire_command():
-        """Scheduled job: close check-ins left open after their shift, expire vouchers past their validity and
-        points past the configured rule."""
+        """Scheduled job: close check-ins left open after their shift, expire vouchers past their validity,
+        points past the configured rule, and the replay check's face prints after 30 days."""
         from volunteer.localtime import local_today
-        from volunteer.services import attendance, points, rewards
+        from volunteer.services import attendance, face_id, points, rewards
 
         click.echo(f"check-ins closed without check-out: {attendance.close_overdue()}")
         click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
         click.echo(f"points expired: {points.expire_points(local_today())}")
+        click.echo(f"face replay prints deleted after {face_id.PRINT_DAYS} days: {face_id.expire_frame_prints()}")
 
     @app.cli.command("import-legacy")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

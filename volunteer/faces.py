@@ -28,6 +28,12 @@ DETECT_SIDE = 640
 QUICK_SIDE = 320
 #: a face narrower than this share of the shorter image side is too far away
 MIN_FACE_SHARE = 0.12
+#: side of the aligned face crop (dlib's face chip) that the perceptual hash is taken from
+CHIP_SIDE = 64
+#: a frame this close to a kept one (encoding distance and hash bits) is a copy of it (bench/presentation_attacks.py)
+REPLAY_DISTANCE, REPLAY_BITS = 0.18, 20
+#: a turned frame whose eye-width asymmetry exceeds this many times its yaw is a flat picture turned (Frame.flat_turn)
+FLAT_TURN_RATIO = 1.15
 #: a picture that can hold a face: at least this many pixels on its short side, at most this long for its width
 MIN_SIDE, MAX_ASPECT = 64, 4
 #: |yaw| at least this is a turned head; at most STRAIGHT_YAW is looking straight (see docs/FACES.md)
@@ -92,12 +98,27 @@ class FaceOffCentreError(FaceImageError):
 
 @dataclass(frozen=True)
 class Frame:
-    """What one photo tells: its encoding, head pose and a digest of its pixels."""
+    """What one photo tells: its encoding, head pose, a digest of its pixels and a perceptual hash of the face."""
 
     encoding: np.ndarray
     yaw: float
     digest: str
     box: tuple[int, int, int, int]
+    #: 64-bit DCT hash of the aligned face crop: near-equal for a re-encoded, noised, cropped or rescaled copy
+    phash: int = 0
+    #: the wider eye's width over the narrower one's (corner to corner): see flat_turn
+    eye_ratio: float = 1.0
+
+    @property
+    def flat_turn(self) -> bool:
+        """A turn made by foreshortening a flat picture rather than by a head.
+
+        A head's nose stands out of the face, so a turn moves it sideways long before the far eye looks much
+        narrower; a print folded, bent or tilted gets its "yaw" only from one half of the face shrinking, so for
+        the same yaw the far eye is much narrower. Measured (docs/FACES.md): real turned photographs have
+        (eye_ratio − 1) / |yaw| at most 0.89, every folded or bent print that passed the pose check at least 1.4.
+        """
+        return abs(self.yaw) >= TURN_YAW and (self.eye_ratio - 1) > FLAT_TURN_RATIO * abs(self.yaw)
 
     @property
     def pose(self) -> str:
@@ -199,8 +220,37 @@ def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_
     shape = models["pose5"](pixels, face)
     points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=float)
     encoding = np.array(models["encoder"].compute_face_descriptor(pixels, shape), dtype=np.float64)
+    import dlib
+
+    chip = dlib.get_face_chip(pixels, shape, size=CHIP_SIDE)
+    eye_a, eye_b = np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])
     return Frame(encoding=encoding, yaw=_yaw(points), digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:32],
-                 box=(face.left(), face.top(), face.right(), face.bottom()))
+                 box=(face.left(), face.top(), face.right(), face.bottom()), phash=perceptual_hash(chip),
+                 eye_ratio=float(max(eye_a, eye_b) / (min(eye_a, eye_b) or 1.0)))
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    matrix = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2 / n)
+    matrix[0] /= np.sqrt(2)
+    return matrix
+
+
+_DCT32 = _dct_matrix(32)
+
+
+def perceptual_hash(rgb: np.ndarray) -> int:
+    """pHash: the signs of the 8×8 lowest DCT frequencies (less the constant term) of a 32×32 grey copy, against
+    their median. Brightness, contrast, JPEG noise and a few pixels of crop barely move it."""
+    grey = Image.fromarray(np.asarray(rgb, dtype=np.uint8)).convert("L").resize((32, 32), Image.BILINEAR)
+    block = (_DCT32 @ np.asarray(grey, dtype=float) @ _DCT32.T)[:8, :8].flatten()[1:]
+    bits = block > np.median(block)
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def hamming(a: int, b: int) -> int:
+    """How many bits differ between two perceptual hashes."""
+    return (a ^ b).bit_count()
 
 
 def _detect(detector, image: Image.Image, pixels: np.ndarray) -> list:
@@ -241,6 +291,24 @@ def nearest(encoding: np.ndarray, templates: list[np.ndarray]) -> float:
     return min(distance(encoding, t) for t in templates)
 
 
+def encrypt_print(frame: Frame, key: str) -> bytes:
+    """Fernet-encrypt what the replay check keeps of a frame: its encoding and perceptual hash, never pixels."""
+    plain = np.asarray(frame.encoding, dtype="<f8").tobytes() + frame.phash.to_bytes(8, "big")
+    return Fernet(key.encode()).encrypt(plain)
+
+
+def decrypt_print(ciphertext: bytes, key: str) -> tuple[np.ndarray, int]:
+    """The encoding and perceptual hash back from encrypt_print."""
+    plain = Fernet(key.encode()).decrypt(ciphertext)
+    return np.frombuffer(plain[:-8], dtype="<f8"), int.from_bytes(plain[-8:], "big")
+
+
+def near_duplicate(a: Frame, encoding: np.ndarray, phash: int) -> bool:
+    """Whether a frame is a copy of another (re-encoded, noised, cropped, rescaled, brightened): both the encoding
+    and the face crop's perceptual hash must be close (see docs/FACES.md for the measured margins)."""
+    return distance(a.encoding, encoding) <= REPLAY_DISTANCE and hamming(a.phash, phash) <= REPLAY_BITS
+
+
 def encrypt(encoding: np.ndarray, key: str) -> bytes:
     """Fernet-encrypt an encoding (float64 bytes); the key lives outside the database."""
     return Fernet(key.encode()).encrypt(np.asarray(encoding, dtype="<f8").tobytes())
@@ -251,4 +319,4 @@ def decrypt(ciphertext: bytes, key: str) -> np.ndarray:
     return np.frombuffer(Fernet(key.encode()).decrypt(ciphertext), dtype="<f8")
 
 
-__all__ = ["Frame", "InvalidToken", "analyse", "decode", "decrypt", "distance", "encrypt", "nearest", "warm_up"]
+__all__ = ["Frame", "InvalidToken", "analyse", "decode", "decrypt", "distance", "encrypt", "encrypt_print", "decrypt_print", "near_duplicate", "nearest", "warm_up"]

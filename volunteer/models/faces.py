@@ -61,5 +61,15 @@ class FaceAttempt(CreatedMixin, db.Model):
     accepted: Mapped[bool] = mapped_column()
     liveness: Mapped[str] = mapped_column(String(20), default="")
     reason: Mapped[str] = mapped_column(String(60), default="")
-    #: short digests of the frames' pixels (not the pixels): a replayed frame set is recognised
-    frame_digests: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class FaceFramePrint(CreatedMixin, db.Model):
+    """What the replay check keeps of one frame of an accepted attempt: its encoding and the perceptual hash of the
+    aligned face, Fernet-encrypted like the templates (biometric data; kept 30 days, deleted with the face data)."""
+
+    __tablename__ = "face_frame_prints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("face_attempts.id", ondelete="CASCADE"), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

@@ -17,11 +17,13 @@ from volunteer import faces
 from volunteer.db import utcnow
 from volunteer.errors import DomainError, PermissionDeniedError
 from volunteer.extensions import db
-from volunteer.models import FaceAttempt, FaceConsent, FaceTemplate, LivenessChallenge, Role, User
+from volunteer.models import FaceAttempt, FaceConsent, FaceFramePrint, FaceTemplate, LivenessChallenge, Role, User
 from volunteer.services import audit
 
 POSES = ("left", "right", "straight")
 ENROL_PHOTOS = 3
+#: how long the replay check keeps what it needs of accepted frames
+PRINT_DAYS = 30
 
 
 class ConsentRequiredError(DomainError):
@@ -51,6 +53,7 @@ REASONS = {
     "liveness_still": _l("The pictures are identical: a live face is needed, not a photo."),
     "liveness_people": _l("The pictures show different people."),
     "liveness_replay": _l("These pictures were already used. Please take new ones."),
+    "liveness_flat": _l("The turns look like a photo being tilted, not a head turning. Please turn your head."),
     "challenge_invalid": _l("The instructions have expired or were already used. Please start again."),
     "frame_count": _l("Please send one picture for each instruction."),
 }
@@ -109,6 +112,7 @@ def delete_face_data(actor: User, user_id: int) -> int:
     db.session.execute(update(FaceConsent).where(FaceConsent.user_id == user_id,
                                                  FaceConsent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
     db.session.execute(delete(LivenessChallenge).where(LivenessChallenge.user_id == user_id))
+    db.session.execute(delete(FaceFramePrint).where(FaceFramePrint.user_id == user_id))
     audit.record(actor.id, "face.delete", f"user:{user_id}", templates_removed=removed)
     db.session.commit()
     return removed
@@ -141,8 +145,7 @@ def enrol(user_id: int, photos: list[bytes]) -> int:
     for frame in frames:
         db.session.add(FaceTemplate(user_id=user_id, model_name=faces.MODEL_NAME, model_version=faces.MODEL_VERSION,
                                     ciphertext=faces.encrypt(frame.encoding, key)))
-    _record_attempt(user_id, "enrol", True, distance=worst, reason="match",
-                    digests=[f.digest for f in frames])
+    _record_attempt(user_id, "enrol", True, distance=worst, reason="match")
     audit.record(user_id, "face.enrol", f"user:{user_id}", templates=len(frames), model=faces.MODEL_NAME)
     db.session.commit()
     return len(frames)
@@ -188,14 +191,14 @@ def check_face(user_id: int, frames: list[bytes], token: str | None, purpose: st
     if not is_enrolled(user_id):
         raise NotEnrolledError()
     check_failure_budget(user_id)
-    result, digests = _evaluate(user_id, frames, token)
+    result, analysed = _evaluate(user_id, frames, token)
     _record_attempt(user_id, purpose, result.accepted, distance=result.distance, liveness=result.liveness,
-                    reason=result.reason, digests=digests)
+                    reason=result.reason, frames=analysed if result.accepted else [])
     db.session.flush()
     return result
 
 
-def _evaluate(user_id: int, frames: list[bytes], token: str | None) -> tuple[Verification, list[str]]:
+def _evaluate(user_id: int, frames: list[bytes], token: str | None) -> tuple[Verification, list[faces.Frame]]:
     liveness_on = current_app.config["FACE_LIVENESS"]
     steps: list[str] = []
     if liveness_on:
@@ -210,7 +213,6 @@ def _evaluate(user_id: int, frames: list[bytes], token: str | None) -> tuple[Ver
         analysed = [faces.analyse(data, **_settings()) for data in frames]
     except faces.FaceImageError as exc:
         return Verification(False, exc.code, message_override=exc.text, liveness="failed" if liveness_on else ""), []
-    digests = [f.digest for f in analysed]
     tolerance = current_app.config["FACE_TOLERANCE"]
     key = current_app.config["FACE_KEY"]
     templates = [faces.decrypt(t, key) for t in db.session.scalars(
@@ -220,11 +222,11 @@ def _evaluate(user_id: int, frames: list[bytes], token: str | None) -> tuple[Ver
     if liveness_on:
         failure = _liveness_failure(user_id, analysed, steps, tolerance)
         if failure:
-            return Verification(False, failure, distance=best, liveness="failed"), digests
+            return Verification(False, failure, distance=best, liveness="failed"), analysed
         liveness = "passed"
     if best > tolerance:
-        return Verification(False, "mismatch", distance=best, liveness=liveness), digests
-    return Verification(True, "match", distance=best, liveness=liveness), digests
+        return Verification(False, "mismatch", distance=best, liveness=liveness), analysed
+    return Verification(True, "match", distance=best, liveness=liveness), analysed
 
 
 def _use_challenge(user_id: int, token: str | None) -> list[str] | None:
@@ -244,24 +246,50 @@ def _use_challenge(user_id: int, token: str | None) -> list[str] | None:
 
 
 def _liveness_failure(user_id: int, analysed: list[faces.Frame], steps: list[str], tolerance: float) -> str | None:
-    digests = [f.digest for f in analysed]
-    if len(set(digests)) != len(digests):
+    if any(faces.near_duplicate(a, b.encoding, b.phash) for a, b in itertools.combinations(analysed, 2)):
         return "liveness_still"
     if any(f.pose != step for f, step in zip(analysed, steps, strict=True)):
         return "liveness_pose"
+    if any(f.flat_turn for f in analysed):
+        return "liveness_flat"
     if any(faces.distance(a.encoding, b.encoding) > tolerance for a, b in itertools.combinations(analysed, 2)):
         return "liveness_people"
-    previous = db.session.scalars(
-        select(FaceAttempt.frame_digests).where(FaceAttempt.user_id == user_id, FaceAttempt.frame_digests != "")
-        .order_by(FaceAttempt.id.desc()).limit(200))
-    seen = {d for row in previous for d in row.split(",")}
-    if seen.intersection(d[:16] for d in digests):
+    if _seen_before(user_id, analysed):
         return "liveness_replay"
     return None
 
 
+def _seen_before(user_id: int, analysed: list[faces.Frame]) -> bool:
+    """Whether any frame is a copy (however re-encoded) of a frame of one of this volunteer's accepted
+    verifications in the last PRINT_DAYS days (enrolment captures are not kept: the templates serve identity)."""
+    key = current_app.config["FACE_KEY"]
+    since = utcnow() - timedelta(days=PRINT_DAYS)
+    kept = db.session.scalars(
+        select(FaceFramePrint.ciphertext).where(FaceFramePrint.user_id == user_id, FaceFramePrint.created_at > since)
+        .order_by(FaceFramePrint.id.desc()).limit(600))
+    for ciphertext in kept:
+        encoding, phash = faces.decrypt_print(ciphertext, key)
+        if any(faces.near_duplicate(frame, encoding, phash) for frame in analysed):
+            return True
+    return False
+
+
+def expire_frame_prints() -> int:
+    """Scheduled job: delete what the replay check kept of frames older than PRINT_DAYS days; returns how many."""
+    removed = db.session.execute(
+        delete(FaceFramePrint).where(FaceFramePrint.created_at <= utcnow() - timedelta(days=PRINT_DAYS))).rowcount
+    db.session.commit()
+    return removed
+
+
 def _record_attempt(user_id: int, purpose: str, accepted: bool, distance: float | None = None,
-                    liveness: str = "", reason: str = "", digests: list[str] | None = None) -> None:
-    db.session.add(FaceAttempt(user_id=user_id, purpose=purpose, accepted=accepted, distance=distance,
-                               liveness=liveness, reason=reason[:60],
-                               frame_digests=",".join(d[:16] for d in (digests or []))))
+                    liveness: str = "", reason: str = "", frames: list[faces.Frame] | None = None) -> None:
+    """Add the attempt; for an accepted one, also the encrypted prints the replay check compares with later."""
+    attempt = FaceAttempt(user_id=user_id, purpose=purpose, accepted=accepted, distance=distance,
+                          liveness=liveness, reason=reason[:60])
+    db.session.add(attempt)
+    if frames:
+        db.session.flush()
+        key = current_app.config["FACE_KEY"]
+        db.session.add_all(FaceFramePrint(user_id=user_id, attempt_id=attempt.id,
+                                          ciphertext=faces.encrypt_print(frame, key)) for frame in frames)

@@ -1,0 +1,67 @@
+"""Presentation attacks against the real verification service (liveness on, random challenge order, tolerance 0.50).
+
+A few representative presentations per attack species; bench/presentation_attacks.py runs the full set and writes
+the APCER/BPCER table in docs/FACES.md. Replays of an accepted set are tested in tests/test_faces.py.
+
+The folded and bent prints passed the pose check for some people until the flat-turn test (faces.Frame.flat_turn:
+for its yaw, the far eye of a turned print is far narrower than a head's); the presentations that passed before
+it are kept here, each asserting its refusal reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import attacks
+
+pytestmark = [pytest.mark.usefixtures("photos"),
+              pytest.mark.app_config(FACE_TEST_CHALLENGE="", BABEL_DEFAULT_LOCALE="en")]
+OBAMA, SALLEY, SCHNEIDER, SIMM = (attacks.PEOPLE[i] for i in (0, 1, 2, 5))
+assert [p.name for p in (OBAMA, SALLEY, SCHNEIDER, SIMM)] == ["Obama", "John_Salley", "John_Schneider", "John_Simm"]
+
+
+@pytest.mark.parametrize("person, make, expected", [
+    (OBAMA, lambda p: attacks.mirror_attack(p), "liveness_still"),
+    (OBAMA, lambda p: attacks.tilted_attack(p, 30), "liveness_still"),
+    (SCHNEIDER, lambda p: attacks.tilted_attack(p, 45), "liveness_pose"),
+    (OBAMA, lambda p: attacks.folded_attack(p, 35, 30), "liveness_pose"),
+    (SCHNEIDER, lambda p: attacks.folded_attack(p, 15, 45), "liveness_pose"),
+    (OBAMA, lambda p: attacks.bent_attack(p, 0.7, 35), "liveness_still"),
+], ids=["mirror", "flat print tilted 30°", "flat print tilted 45°", "fold 35° turned 30°", "fold 15° turned 45°",
+        "cylinder r 0.7 turned 35°"])
+def test_print_attacks_are_refused(app, person, make, expected):
+    """Each made from one frontal photograph of the volunteer (not one of their enrolment photographs)."""
+    user_id = attacks.enrol(person)
+    result = attacks.present(user_id, make(person))
+    assert not result.accepted and result.reason == expected
+
+
+@pytest.mark.parametrize("person, make", [
+    (SCHNEIDER, lambda p: attacks.folded_attack(p, 60, 30)),
+    (SALLEY, lambda p: attacks.folded_attack(p, 60, 30, 1.5)),
+    (SIMM, lambda p: attacks.folded_attack(p, 35, 45, 4)),
+    (SCHNEIDER, lambda p: attacks.bent_attack(p, 0.4, 35)),
+    (SIMM, lambda p: attacks.bent_attack(p, 0.7, 50)),
+], ids=["Schneider fold 60° turned 30°", "Salley fold 60° turned 30° close", "Simm fold 35° turned 45° far",
+        "Schneider cylinder r 0.4 turned 35°", "Simm cylinder r 0.7 turned 50°"])
+def test_prints_that_pass_the_pose_check_are_refused_as_flat(app, person, make):
+    """These answered every step with the right pose (and the right person) before the flat-turn test."""
+    user_id = attacks.enrol(person)
+    result = attacks.present(user_id, make(person))
+    assert not result.accepted and result.reason == "liveness_flat"
+    assert "photo being tilted" in result.message
+
+
+def test_the_attackers_offline_fold_search_is_refused(app):
+    frames = attacks.searched_fold_attack(SIMM)
+    assert frames is not None  # the search finds a fold that reads as each turn and matches the photo
+    result = attacks.present(attacks.enrol(SIMM), frames)
+    assert not result.accepted and result.reason == "liveness_flat"
+
+
+@pytest.mark.parametrize("person", [OBAMA, SCHNEIDER], ids=lambda p: p.name)
+def test_genuine_photographs_at_different_poses_are_accepted(app, person):
+    user_id = attacks.enrol(person)
+    frames = attacks.genuine_sets(person)[0]
+    result = attacks.present(user_id, frames)
+    assert result.accepted, result.reason
