@@ -136,7 +136,7 @@ def test_points_adjustment_reason(client, login, make_volunteer, make_coordinato
     assert db.session.scalar(select(PointEntry.note)) == "补" * 200
 
 
-@pytest.mark.parametrize("key", ["k" * 65, "key;1", ""])
+@pytest.mark.parametrize("key", ["k" * 49, "key;1", ""])
 def test_a_forged_redeem_key_is_refused_with_a_message(client, login, make_volunteer, make_reward, key):
     user, reward = make_volunteer(points=500), make_reward(cost=100)
     login(user)

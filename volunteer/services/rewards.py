@@ -157,7 +157,7 @@ def offered_reward(reward_id: int) -> Reward:
 # --- redemption --------------------------------------------------------------------------------------------
 
 #: what a redeem form's one-time key may look like (it is stored in ``Voucher.idempotency_key``, 64 characters)
-FORM_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+FORM_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,48}")  # "redeem:<id>:<key>" must fit the ledger's 80
 #: a second redemption of the same reward within this time asks again ("you redeemed this 2 minutes ago"): Back
 #: to the confirmation page and "confirm" again is more often a mistake than a wish for a second voucher
 REPEAT_WINDOW = timedelta(minutes=10)
