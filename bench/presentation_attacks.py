@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import wilson  # noqa: E402
 from tests import attacks  # noqa: E402
 
 BEGIN, END = "<!-- presentation-attacks:begin -->", "<!-- presentation-attacks:end -->"
@@ -47,6 +48,21 @@ def _species(person: attacks.Person):
             yield species, "", searched
 
 
+def _rate(errors: int, total: int) -> str:
+    low, high = wilson(errors, total)
+    return f"{100 * errors / max(total, 1):.1f} % ({100 * low:.1f}–{100 * high:.1f} %)"
+
+
+def _count(row: list[int], result, passing: list[str], label: str) -> None:
+    """Add one attack presentation: refused, flagged for the coordinator (caught), or accepted clean."""
+    row[0] += 1
+    if result.accepted and result.flag:
+        row[1] += 1
+    elif result.accepted:
+        row[2] += 1
+        passing.append(label)
+
+
 def main() -> None:
     from flask_migrate import upgrade
 
@@ -56,9 +72,9 @@ def main() -> None:
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "SECRET_KEY": "bench",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.sqlite3'}", "FACE_TEST_CHALLENGE": "",
                       "RATELIMIT_STORAGE_URI": "memory://", "BABEL_DEFAULT_LOCALE": "en"})
-    counts: dict[str, list[int]] = {}  # species -> [presentations, accepted]
+    counts: dict[str, list[int]] = {}  # species -> [presentations, flagged, accepted clean]
     passing: list[str] = []
-    genuine = [0, 0]  # presentations, refused
+    genuine = [0, 0, 0]  # presentations, refused, flagged
     refusals: list[str] = []
     started = time.time()
     with app.app_context():
@@ -68,44 +84,48 @@ def main() -> None:
             for frames in attacks.genuine_sets(person):
                 result = attacks.present(user_id, frames)
                 genuine[0] += 1
-                print(f"  {person.name} genuine: {result.reason} {result.distance}", file=sys.stderr)
-                if not result.accepted:
-                    genuine[1] += 1
-                    refusals.append(f"{person.name}: {result.reason}")
+                print(f"  {person.name} genuine: {result.reason} {result.flag} {result.distance}", file=sys.stderr)
+                if not result.accepted or result.flag:
+                    genuine[1 if not result.accepted else 2] += 1
+                    refusals.append(f"{person.name}: {result.flag or result.reason}")
             for species, label, frames in _species(person):
                 result = attacks.present(user_id, frames)
-                row = counts.setdefault(species, [0, 0])
-                row[0] += 1
-                if result.accepted:
-                    row[1] += 1
-                    passing.append(f"{species} {label} ({person.name})".replace("  ", " "))
-                print(f"  {person.name} {species} {label}: {result.reason}", file=sys.stderr)
+                _count(counts.setdefault(species, [0, 0, 0]), result, passing,
+                       f"{species} {label} ({person.name})".replace("  ", " "))
+                print(f"  {person.name} {species} {label}: {result.reason} {result.flag}", file=sys.stderr)
             # replays of an accepted genuine set (the person's own, when they have one)
             accepted = next((f for f in attacks.genuine_sets(person) if attacks.present(user_id, f).accepted), None)
             if accepted is not None:
                 for change_name, change in attacks.REPLAY_CHANGES.items():
                     result = attacks.present(user_id, attacks.replayed(accepted, change), forget=False)
-                    row = counts.setdefault(f"replay, {change_name}", [0, 0])
-                    row[0] += 1
-                    row[1] += result.accepted
-                    if result.accepted:
-                        passing.append(f"replay {change_name} ({person.name})")
+                    _count(counts.setdefault(f"replay, {change_name}", [0, 0, 0]), result, passing,
+                           f"replay {change_name} ({person.name})")
             print(f"{person.name} done ({time.time() - started:.0f} s)", file=sys.stderr)
 
     lines = [BEGIN, "", f"Measured by `bench/presentation_attacks.py` on {len(attacks.PEOPLE)} people "
              "(liveness on, random order, tolerance 0.50).", "",
-             "| attack species | presentations | accepted | APCER |", "| --- | --- | --- | --- |"]
-    for species, (total, accepted) in counts.items():
-        lines.append(f"| {species} | {total} | {accepted} | {100 * accepted / total:.1f} % |")
-    lines += ["", "| genuine presentations | presentations | refused | BPCER |", "| --- | --- | --- | --- |",
-              f"| real photographs at different head poses | {genuine[0]} | {genuine[1]} | "
-              f"{100 * genuine[1] / max(genuine[0], 1):.1f} % |", ""]
+             "An attack counts against APCER only when accepted as a clean check-in; one flagged for the coordinator "
+             "is caught. A genuine presentation refused *or* flagged counts against BPCER. Intervals: Wilson, 95 %.",
+             "", "| attack species | presentations | refused | flagged | accepted clean | APCER (95 % CI) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for species, (total, flagged, clean) in counts.items():
+        lines.append(f"| {species} | {total} | {total - flagged - clean} | {flagged} | {clean} | {_rate(clean, total)} |")
+    attacks_total = sum(row[0] for row in counts.values())
+    attacks_clean = sum(row[2] for row in counts.values())
+    attacks_flagged = sum(row[1] for row in counts.values())
+    lines.append(f"| **all species** | {attacks_total} | {attacks_total - attacks_flagged - attacks_clean} | "
+                 f"{attacks_flagged} | {attacks_clean} | {_rate(attacks_clean, attacks_total)} |")
+    errors = genuine[1] + genuine[2]
+    lines += ["", "| genuine presentations | people | presentations | refused | flagged | BPCER (95 % CI) |",
+              "| --- | --- | --- | --- | --- | --- |",
+              f"| real photographs at different head poses | {sum(bool(p.turned) for p in attacks.PEOPLE)} | "
+              f"{genuine[0]} | {genuine[1]} | {genuine[2]} | {_rate(errors, genuine[0])} |", ""]
     for species, names in NOT_FOUND.items():
         lines += [f"{species}: the search found no candidate frames for {', '.join(names)} (nothing to present).", ""]
     if passing:
-        lines += ["Accepted attack presentations: " + "; ".join(passing) + ".", ""]
+        lines += ["Attack presentations accepted clean: " + "; ".join(passing) + ".", ""]
     if refusals:
-        lines += ["Refused genuine presentations: " + "; ".join(refusals) + ".", ""]
+        lines += ["Genuine presentations refused or flagged: " + "; ".join(refusals) + ".", ""]
     lines.append(END)
     table = "\n".join(lines)
     print(table)

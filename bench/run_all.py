@@ -17,7 +17,7 @@ PYTHON = sys.executable
 RUNS = [
     ("1. face verification", [PYTHON, "-W", "ignore", str(HERE / "face_verify.py")]),
     ("2. check-in request", [PYTHON, "-W", "ignore", str(HERE / "checkin_request.py")]),
-    ("3. redemption throughput", [PYTHON, "-W", "ignore", str(HERE / "redeem_throughput.py")]),
+    ("3. flash sale", [PYTHON, "-W", "ignore", str(HERE / "flash_sale.py")]),
     ("4. queries per page", [PYTHON, "-m", "pytest", "-q", "-s", str(HERE.parent / "tests/test_query_counts.py")]),
     ("5. scale", [PYTHON, "-W", "ignore", str(HERE / "scale.py"), *shlex.split(os.environ.get("BENCH_SCALE_ARGS", ""))]),
 ]

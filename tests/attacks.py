@@ -4,8 +4,9 @@ per species) and bench/presentation_attacks.py (the full table in docs/FACES.md)
 
 An attack *species* is a recipe: from one frontal photograph of the volunteer it makes a frame for each pose the
 challenge may ask ("left", "right", "straight"); the attacker answers the random order with those frames. A
-*presentation* is one complete challenge answered. APCER is the share of attack presentations accepted, BPCER
-the share of genuine presentations refused.
+*presentation* is one complete challenge answered. APCER is the share of attack presentations accepted as clean
+(a record flagged for the coordinator counts as caught), BPCER the share of genuine presentations refused or
+flagged (a flagged genuine record counts as an error: the volunteer waits for a person).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Person:
     name: str
     enrolment: tuple[str, ...]
     attack_photo: str
-    turned: str = ""  # a real photograph of them turned to their right ("" if none)
-    straights: tuple[str, ...] = ()  # other real frontal photographs
+    turned: str = ""  # their most turned real photograph, not an enrolment one ("" if none)
+    straights: tuple[str, ...] = ()  # their other photographs, not enrolment ones
 
 
 def _john(person: str, *indexes: int) -> tuple[str, ...]:
@@ -42,15 +43,21 @@ def _john(person: str, *indexes: int) -> tuple[str, ...]:
     return tuple(str(files[i].relative_to(PHOTOS)) for i in indexes)
 
 
+def _john_person(person: str, turned: int) -> Person:
+    """One of the johns: enrols with photographs 0–2, the attacker holds 3; the genuine sets use the most turned of
+    3–10 (by |yaw|) and each of the others as "straight", whatever its pose (some read up to 0.07)."""
+    others = [i for i in range(3, 11) if i != turned]
+    return Person(person, _john(person, 0, 1, 2), _john(person, 3)[0], _john(person, turned)[0],
+                  _john(person, *others))
+
+
 PEOPLE = [
     Person("Obama", ("obama.jpg", "obama3.jpg", "32bit.png"), "obama3.jpg", "obama2.jpg", ("obama.jpg",)),
-    Person("John_Salley", _john("John_Salley", 0, 1, 2), _john("John_Salley", 3)[0], _john("John_Salley", 10)[0],
-           _john("John_Salley", 3, 4, 5, 7, 8, 9)),
-    Person("John_Schneider", _john("John_Schneider", 0, 1, 2), _john("John_Schneider", 3)[0],
-           _john("John_Schneider", 6)[0], _john("John_Schneider", 3, 4, 5, 7, 8, 9)),
-    Person("John_Savage", _john("John_Savage", 0, 1, 2), _john("John_Savage", 3)[0]),
-    Person("John_Shimkus", _john("John_Shimkus", 0, 1, 2), _john("John_Shimkus", 3)[0]),
-    Person("John_Simm", _john("John_Simm", 0, 1, 2), _john("John_Simm", 3)[0]),
+    _john_person("John_Salley", 10),
+    _john_person("John_Schneider", 6),
+    _john_person("John_Savage", 10),
+    _john_person("John_Shimkus", 8),
+    _john_person("John_Simm", 6),
 ]
 
 
@@ -125,10 +132,11 @@ def bent_attack(person: Person, radius: float, turn: float, distance: float = 2.
 
 def searched_fold_attack(person: Person, tolerance: float = 0.5, knows_flat_test: bool = False) -> Frames | None:
     """The attacker's offline search with the public dlib models: for each side, the fold and turn whose frame
-    reads as that turn with the most margin while still matching the photo; None when nothing qualifies.
+    reads as that turn (faces.MIN_TURN_YAW) with the most margin while still matching the photo; None when nothing
+    qualifies.
 
-    ``knows_flat_test``: the attacker has read this code and also keeps only frames that pass Frame.flat_turn,
-    moving the fold line off the face's centre as well."""
+    ``knows_flat_test``: the attacker has read this code and also keeps only frames whose flat ratio is below the
+    coordinator's doubt (faces.FLAT_DOUBT_RATIO), moving the fold line off the face's centre as well."""
     from volunteer import faces
 
     img, centre = face_print(person.attack_photo)
@@ -142,11 +150,12 @@ def searched_fold_attack(person: Person, tolerance: float = 0.5, knows_flat_test
                 frame = faces.analyse(data)
             except faces.FaceImageError:
                 continue
-            if frame.pose != side or faces.distance(frame.encoding, reference) > tolerance * 0.85:
+            reached = frame.yaw if side == "left" else -frame.yaw  # how far it reads as the asked turn
+            if reached < faces.MIN_TURN_YAW or faces.distance(frame.encoding, reference) > tolerance * 0.85:
                 continue
-            if knows_flat_test and frame.flat_turn:
+            if knows_flat_test and frame.flat_ratio > faces.FLAT_DOUBT_RATIO:
                 continue
-            margin = abs(frame.yaw) - faces.TURN_YAW
+            margin = reached - faces.MIN_TURN_YAW
             if side not in best or margin > best[side][0]:
                 best[side] = (margin, data)
     if len(best) < 2:
@@ -181,13 +190,16 @@ def replayed(frames: Frames, change: Callable[[Image.Image], Image.Image]) -> Fr
 # --- genuine presentations --------------------------------------------------------------------------------------
 
 def genuine_sets(person: Person) -> list[Frames]:
-    """Real photographs of the person at different head poses: the turned photo for one side, its mirror for the
-    other (the only turned photographs the sets hold), and each other frontal photo as "straight"."""
+    """Real photographs of the person at different head poses: the turned photo for its side, its mirror for the
+    other (the sets hold one turned photograph per person), and each other photo as "straight"."""
+    from volunteer import faces
+
     if not person.turned:
         return []
     turned = image(person.turned)
-    return [{"left": _jpeg(ImageOps.mirror(turned)), "right": _jpeg(turned), "straight": _jpeg(image(name))}
-            for name in person.straights]
+    one, other = _jpeg(turned), _jpeg(ImageOps.mirror(turned))
+    left, right = (one, other) if faces.analyse(one).yaw > 0 else (other, one)
+    return [{"left": left, "right": right, "straight": _jpeg(image(name))} for name in person.straights]
 
 
 # --- presenting -------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from volunteer.extensions import db
 def race(app, work: Callable[[int], Any], count: int) -> list[Any]:
     """Call work(i) for i in range(count) from `count` threads released together; exceptions are returned."""
     db.session.commit()  # the test's own transaction must not hold a lock the threads need
+    warm_pool(count)
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
 
@@ -38,6 +39,16 @@ def race(app, work: Callable[[int], Any], count: int) -> list[Any]:
     assert stuck == 0, f"{stuck} of {count} threads still running after 120 s"
     db.session.expire_all()
     return results
+
+
+def warm_pool(count: int) -> None:
+    """Open the connections the threads will take before they are released (as many as the pool keeps: mark a
+    test ``app_config(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": n})`` for more). Otherwise the first thread uses
+    the one idle connection and commits while the others are still connecting, and the race never happens."""
+    pool = db.engine.pool
+    held = [db.engine.connect() for _ in range(min(count, pool.size()))]
+    for connection in held:
+        connection.close()
 
 
 def kinds(results: list[Any]) -> list[str]:

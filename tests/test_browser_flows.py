@@ -83,6 +83,7 @@ def test_sign_up_check_in_check_out_approve_and_see_points(live_server, browser_
     phone.wait_for_selector(".camera-box[data-result]", timeout=30_000)
     assert phone.get_attribute(".camera-box", "data-result") == "ok", phone.inner_text(".status-text")
     assert "签到成功" in phone.inner_text(".status-text")
+    phone.wait_for_url(base + "/volunteer/shifts")  # the page moves on by itself; a goto before would be cut off
     assert scalar(select(func.count(Attendance.id))) == 1
 
     # two hours later (shift moved back, check-in at its start)

@@ -5,7 +5,8 @@ the APCER/BPCER table in docs/FACES.md. Replays of an accepted set are tested in
 
 The folded and bent prints passed the pose check for some people until the flat-turn test (faces.Frame.flat_turn:
 for its yaw, the far eye of a turned print is far narrower than a head's); the presentations that passed before
-it are kept here, each asserting its refusal reason.
+it are kept here, each asserting its refusal reason. An attack flagged for the coordinator would count as caught,
+a flagged genuine presentation as an error (none of the attacks here is even flagged: all are refused).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ assert [p.name for p in (OBAMA, SALLEY, SCHNEIDER, SIMM)] == ["Obama", "John_Sal
     (OBAMA, lambda p: attacks.mirror_attack(p), "liveness_still"),
     (OBAMA, lambda p: attacks.tilted_attack(p, 30), "liveness_still"),
     (SCHNEIDER, lambda p: attacks.tilted_attack(p, 45), "liveness_pose"),
-    (OBAMA, lambda p: attacks.folded_attack(p, 35, 30), "liveness_pose"),
-    (SCHNEIDER, lambda p: attacks.folded_attack(p, 15, 45), "liveness_pose"),
+    (OBAMA, lambda p: attacks.folded_attack(p, 35, 30), "liveness_flat"),
+    (SCHNEIDER, lambda p: attacks.folded_attack(p, 15, 45), "liveness_flat"),
     (OBAMA, lambda p: attacks.bent_attack(p, 0.7, 35), "liveness_still"),
 ], ids=["mirror", "flat print tilted 30°", "flat print tilted 45°", "fold 35° turned 30°", "fold 15° turned 45°",
         "cylinder r 0.7 turned 35°"])
@@ -59,9 +60,34 @@ def test_the_attackers_offline_fold_search_is_refused(app):
     assert not result.accepted and result.reason == "liveness_flat"
 
 
-@pytest.mark.parametrize("person", [OBAMA, SCHNEIDER], ids=lambda p: p.name)
-def test_genuine_photographs_at_different_poses_are_accepted(app, person):
+@pytest.mark.parametrize("person", [p for p in attacks.PEOPLE if p.turned], ids=lambda p: p.name)
+def test_genuine_photographs_at_different_poses_are_accepted_clean(app, person):
+    """Each person's most turned photograph, its mirror and another photograph of them: John Salley's turn reads
+    0.08 one way and 0.10 the other, refused on pose until the turns were judged against each other."""
     user_id = attacks.enrol(person)
     frames = attacks.genuine_sets(person)[0]
     result = attacks.present(user_id, frames)
-    assert result.accepted, result.reason
+    assert result.accepted and not result.flag, result.reason
+
+
+#: the genuine presentations that are not accepted clean, and why: each "straight" photograph reads as turned as
+#: the person's most turned one (|yaw| 0.084–0.099; Salley's is turned further than his "turn")
+NOT_CLEAN = {("John_Salley", "000194_02159572.jpg"): "liveness_pose",
+             ("John_Savage", "000291_01099023.jpg"): "face_pose",
+             ("John_Simm", "000306_00470223.jpg"): "face_pose"}
+
+
+def test_every_genuine_presentation_and_the_bpcer(app):
+    """Every genuine set of the suite through the real service (bench/presentation_attacks.py reports the same):
+    a flagged genuine record counts as an error. The target is BPCER ≤ 5 %; on these photographs it is 3 of 36."""
+    outcomes = {}
+    for person in attacks.PEOPLE:
+        if not person.turned:
+            continue
+        user_id = attacks.enrol(person)
+        for name, frames in zip(person.straights, attacks.genuine_sets(person), strict=True):
+            result = attacks.present(user_id, frames)
+            outcomes[person.name, name.rsplit("/", 1)[-1]] = result.flag or ("" if result.accepted else result.reason)
+    errors = {key: why for key, why in outcomes.items() if why}
+    assert len(outcomes) == 36
+    assert errors == NOT_CLEAN

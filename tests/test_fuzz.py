@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("VOLUNTEER_FUZZ_EXAMPLES", "0") or 0) or 12
 _SEEN: set[str] = set()
 #: tables where a refused request keeps its evidence on purpose (a failed face check is recorded with the refusal)
-EVIDENCE_TABLES = {"face_attempts", "check_attempts", "liveness_challenges"}
+EVIDENCE_TABLES = {"face_attempts", "check_attempts", "spent_challenges"}
 
 
 def _png(width: int, height: int) -> bytes:
@@ -61,6 +61,10 @@ FIELDS = [
     "refund_on_expiry", "reason", "amount", "back", "next", "user_id", "key", "code", "token", "decision", "role",
     "merchant_id", "team_ids", "parent_id", "kind", "address", "status", "enabled", "q", "person", "action", "day",
     "place", "start", "end", "team", "month", "reward", "check_in_at", "check_out_at", "page", "lang",
+    "category_id", "accuracy_m", "location_source", "join_report_id", "confirm_new", "note", "useful",
+    "into_report_id",
+    "api_key", "service_code", "lat", "long", "address_string", "service_request_id", "start_date", "end_date",
+    "page_size", "account_mobile",
 ]
 #: a plausible value for every field, so that a request gets past the other fields to the one being attacked
 VALID: dict[str, bytes] = {
@@ -77,8 +81,13 @@ VALID: dict[str, bytes] = {
     "action": b"login", "day": b"2026-11-30", "place": "北山".encode(), "start": b"2026-11-01", "end": b"2026-11-30",
     "team": b"1", "month": b"2026-11", "reward": b"1", "check_in_at": b"2026-11-30T09:00",
     "check_out_at": b"2026-11-30T10:00", "page": b"2", "lang": b"zh",
+    "category_id": b"2", "accuracy_m": b"12", "location_source": b"gps", "join_report_id": b"1",
+    "confirm_new": b"on", "note": "已处理".encode(), "useful": b"on", "into_report_id": b"2",
+    "api_key": b"pv_not-a-key", "service_code": b"safety.open_manhole", "lat": b"30.259", "long": b"120.145",
+    "address_string": "北山街".encode(), "service_request_id": b"1,2", "start_date": b"2026-11-01T00:00:00+08:00",
+    "end_date": b"2026-11-30", "page_size": b"10", "account_mobile": b"13800000004",
 }
-FILE_FIELDS = ["photo", "frame", "file"]
+FILE_FIELDS = ["photo", "frame", "file", "photos", "media"]
 PATH_INTS = ["1", "2", "3", "100000000000000000000", "0"]
 PATH_STRINGS = [b"volunteers", b"attendance", b"ledger", b"redemptions", b"en", b"zh_CN", b"1", b"AB%00CD", b"\x00",
                 b"x" * 300, "兑换".encode(), b"..", b"ABCD-EFGH-JKLM-NPQR-STUV"]

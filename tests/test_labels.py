@@ -14,7 +14,7 @@ from sqlalchemy import select
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import to_local
-from volunteer.models import EntryKind, PointEntry, Reward, TeamKind
+from volunteer.models import AuditEvent, EntryKind, PointEntry, Reward, TeamKind
 from volunteer.services import attendance, ledger, merchants, points, rewards, shifts
 
 
@@ -110,6 +110,16 @@ def test_the_audit_log_is_a_readable_before_after_table(app, client, login, make
     assert "被停用的人 (用户 #%d)" % volunteer.id in page
     # a reward added: its facts, the category as a word
     assert '<th scope="row">类别</th><td>健康体检</td>' in page.split("新增奖品", 1)[1]
+
+
+def test_typed_text_that_only_looks_like_a_moment_is_shown_as_typed(app, make_admin):
+    """A title "9999-12-31T23:59:59" matches the moment pattern but has no local time: 8 hours later is year 10000 (found by the fuzzer)."""
+    from volunteer.services import admin as admin_service
+
+    event = AuditEvent(actor_id=make_admin().id, action="catalog.create", target="reward:1",
+                       details={"after": {"title": "9999-12-31T23:59:59", "on_sale_from": "2026-12-01T02:00:00+00:00"}})
+    changes = {c.label: c.after for c in admin_service.describe_event(event).changes}
+    assert "9999-12-31T23:59:59" in changes.values() and "2026-12-01 10:00" in changes.values()
 
 
 def test_every_audited_action_has_a_name():

@@ -136,7 +136,8 @@ def test_a_double_click_issues_one_voucher(app, make_volunteer, make_reward):
     (dict(stock=0), rewards.OutOfStockError, "Sorry, this reward is out of stock. Your points were not used."),
     (dict(min_star=2), rewards.StarTooLowError, "This reward needs 2 stars; you have 0."),
     (dict(status=RewardStatus.PROPOSED), rewards.NotOnSaleError, "This reward is not on sale now."),
-    (dict(on_sale_from=utcnow() + timedelta(days=1)), rewards.NotOnSaleError, "This reward is not on sale now."),
+    (dict(on_sale_from=datetime(2999, 1, 1, 2, tzinfo=UTC)), rewards.NotOpenYetError,
+     "Not yet: this reward goes on sale at 2999-01-01 10:00. Please press again then."),
     (dict(on_sale_until=utcnow() - timedelta(days=1)), rewards.NotOnSaleError, "This reward is not on sale now."),
 ])
 def test_each_refusal_names_its_reason_and_loses_nothing(app, make_volunteer, make_reward, setup, error, message):

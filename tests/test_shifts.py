@@ -265,6 +265,29 @@ def test_face_check_in_and_out_then_approval_awards_once(app, on_shift, make_coo
     assert ledger.find_mismatches() == []
 
 
+def test_an_unclear_face_check_checks_in_flagged_for_the_coordinator(app, on_shift, make_coordinator, monkeypatch):
+    """What cannot be decided automatically is accepted into the coordinator's review with its reason: never a
+    clean record that "approve all clean" would credit. (Obama's real turns read 0.41 apart; asking for more
+    makes them unclear.)"""
+    from volunteer import faces
+
+    monkeypatch.setattr(faces, "MIN_SPAN", 0.9)
+    user, shift = on_shift
+    result = attendance.check_in(user, shift.id, obama_live(trim=1), _token(user), *PLACE)
+    assert result.ok and "not clear-cut" in result.message and "head turns unclear" in result.message
+    record = db.session.scalar(select(Attendance))
+    assert record.method == "face" and record.flags == "face_pose"
+    attempt = db.session.scalar(select(CheckAttempt))
+    assert attempt.accepted and attempt.reason == "face_pose" and attempt.liveness == "flagged"
+    app.config["FACE_LIVENESS"] = False  # the check-out: see the test above
+    assert attendance.check_out(user, shift.id, [jpeg("obama3.jpg")], None, *PLACE).ok
+    coordinator = make_coordinator()
+    assert attendance.count_clean(coordinator) == 0 and attendance.approve_clean(coordinator) == 0
+    row = attendance.queue(coordinator).items[0]
+    assert row.flags == ["face_pose"] and str(attendance.FLAG_LABELS["face_pose"]) == "face check: head turns unclear"
+    assert attendance.approve_attendance(coordinator, record.id).status == AttendanceStatus.APPROVED
+
+
 def test_outside_the_patrol_area_says_by_how_much(app, on_shift):
     user, shift = on_shift
     far = (PLACE[0] + 0.01, PLACE[1])  # about 1.1 km north

@@ -22,7 +22,7 @@ from volunteer.models import (
     Certificate,
     CheckAttempt,
     FaceAttempt,
-    LivenessChallenge,
+    SpentChallenge,
 )
 from volunteer.services import attendance, face_id, shifts
 
@@ -88,8 +88,9 @@ def _token(user) -> str:
     return face_id.issue_challenge(user.id).token
 
 
-def _used_at(token: str):
-    return db.session.scalar(select(LivenessChallenge.used_at).where(LivenessChallenge.token == token))
+def _spent(user) -> int:
+    """How many of the volunteer's challenge tokens were spent (their nonces recorded)."""
+    return db.session.scalar(select(func.count(SpentChallenge.id)).where(SpentChallenge.user_id == user.id))
 
 
 @both_databases
@@ -120,7 +121,7 @@ def test_a_failed_attendance_insert_leaves_no_trace_of_the_accepted_attempt(app,
     with pytest.raises(attendance.AlreadyCheckedInError):
         attendance.check_in(user, shift.id, obama_live(trim=1), token, *PLACE)
     db.session.rollback()
-    assert _used_at(token) is None  # the challenge was not spent
+    assert _spent(user) == 0  # the challenge was not spent
     assert db.session.scalar(select(func.count(FaceAttempt.id)).where(FaceAttempt.purpose == "checkin")) == 0
     assert db.session.scalars(select(CheckAttempt.reason)).all() == ["review_requested"]
     assert db.session.scalars(select(Attendance.method)).all() == ["review"]
@@ -135,7 +136,7 @@ def test_a_refused_check_in_commits_once_with_its_evidence(app, on_shift):
     assert not result.ok
     assert len(commits) == 1
     db.session.rollback()  # what was committed stays
-    assert _used_at(token) is not None
+    assert _spent(user) == 1
     assert db.session.scalars(select(FaceAttempt.accepted).where(FaceAttempt.purpose == "checkin")).all() == [False]
     assert db.session.scalars(select(CheckAttempt.accepted)).all() == [False]
     assert db.session.scalar(select(func.count(Attendance.id))) == 0

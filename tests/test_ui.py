@@ -95,6 +95,28 @@ def test_the_confirmation_page_says_why_it_cannot_be_redeemed(client, login, mak
     assert "积分不足" in body and "data-confirm-redeem" not in body
 
 
+def test_the_confirmation_page_says_the_limit_is_reached_instead_of_offering_another(
+        client, login, make_volunteer, make_reward):
+    """A limited reward already redeemed: the page says so, rather than "Yes, redeem another one"."""
+    volunteer = make_volunteer(points=500)
+    reward = make_reward(cost=100, per_volunteer_limit=1, limit_period_days=30)
+    rewards.redeem_reward(volunteer.id, reward.id, "key-1", seen_voucher_id=0)
+    login(volunteer)
+    body = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "您已达到这个奖品的兑换上限" in body and "data-confirm-redeem" not in body
+
+
+def test_before_a_timed_sale_the_confirmation_counts_down_with_its_button(client, login, make_volunteer,
+                                                                           make_reward):
+    """The button is there (the script enables it at the instant; the server refuses early presses)."""
+    volunteer = make_volunteer(points=500)
+    reward = make_reward(cost=100, on_sale_from=datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 10:00 in Hangzhou
+    with time_machine.travel(NOON - timedelta(hours=2, minutes=1), tick=False):
+        login(volunteer)
+        body = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "data-countdown" in body and "2026-11-23 10:00 开售" in body and "data-confirm-redeem" in body
+
+
 # --- 5: cancel a voucher, reset a password ------------------------------------------------------------------
 
 def test_cancelling_a_voucher_without_a_script_asks_first(client, login, make_volunteer, make_reward):

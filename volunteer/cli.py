@@ -45,14 +45,18 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("expire")
     def expire_command():
         """Scheduled job: close check-ins left open after their shift, expire vouchers past their validity,
-        points past the configured rule, and the replay check's face prints after 30 days."""
+        points past the configured rule, the replay check's face prints after 30 days, and check-in photos
+        FACE_THUMBNAIL_DAYS days after their record was decided."""
         from volunteer.localtime import local_today
-        from volunteer.services import attendance, face_id, points, rewards
+        from volunteer.services import attendance, face_evidence, face_id, points, rewards
 
         click.echo(f"check-ins closed without check-out: {attendance.close_overdue()}")
         click.echo(f"vouchers expired: {rewards.expire_vouchers()}")
         click.echo(f"points expired: {points.expire_points(local_today())}")
         click.echo(f"face replay prints deleted after {face_id.PRINT_DAYS} days: {face_id.expire_frame_prints()}")
+        days = app.config["FACE_THUMBNAIL_DAYS"]
+        click.echo(f"check-in photos deleted {days} days after the decision: {face_evidence.expire_thumbnails()}")
+        click.echo(f"spent liveness challenges forgotten: {face_id.expire_spent_challenges()}")
 
     @app.cli.command("import-legacy")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

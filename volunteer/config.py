@@ -40,6 +40,9 @@ class Config:
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None  # default: sqlite in instance/
     DATABASE_URL: str | None = None
+    #: database connections each process keeps open: at least gunicorn's --threads (beyond it, every extra
+    #: concurrent request opens and closes a PostgreSQL connection of its own)
+    DATABASE_POOL_SIZE = 10
     FACE_KEY: str | None = None  # Fernet key for face templates; default generated into instance/
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
@@ -55,6 +58,9 @@ class Config:
     #: unknown voucher codes per staff account, across the lookup, QR and redeem routes together
     VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"
     FACE_VERIFY_LIMIT = "10 per 10 minutes"
+    #: how long a reward the database found sold out is refused without asking it again (see volunteer/soldout.py)
+    SOLD_OUT_CACHE_SECONDS = 5.0
+    SOLD_OUT_CACHE_PREFIX = "volunteer:sold-out:"
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024  # a burst of frames; each image is limited to 5 MB by the face adapter
     FACE_MAX_BYTES = 5 * 1024 * 1024
     FACE_MAX_PIXELS = 12_000_000
@@ -63,6 +69,8 @@ class Config:
     FACE_LIVENESS = True
     FACE_CHALLENGE_SECONDS = 120
     FACE_POLICY_VERSION = "2026-11"
+    #: days after a record's approval or rejection that its check-in photos (kept with consent) are deleted
+    FACE_THUMBNAIL_DAYS = 30
     FACE_TEST_CHALLENGE = ""  # tests only: a fixed order such as "left,right,straight"
     BABEL_DEFAULT_LOCALE = "zh_CN"
     #: the zone of every "today", "this month", day filter and displayed time (an IANA name); Babel follows it
@@ -81,6 +89,23 @@ class Config:
     POINTS_EXPIRE_AFTER_YEARS = 0  # 0: points never expire; 2: at the end of the second calendar year
     IMPORTED_HOURS_EARN_POINTS = False
     ORGANISATION = "杭州市西湖区平安志愿者协会"
+    #: patrol reports: points one volunteer can earn from confirmed reports in one local (Hangzhou) day
+    REPORT_DAILY_POINTS_CAP = 60
+    REPORT_MAX_PHOTOS = 3
+    REPORT_PHOTO_MAX_BYTES = 5 * 1024 * 1024
+    REPORT_PHOTO_MAX_PIXELS = 40_000_000
+    #: stored photos are re-encoded at most this many pixels on their longer side
+    REPORT_PHOTO_SIDE = 2048
+    #: an open report of the same category this near and this recent is offered as "already reported"
+    REPORT_DUPLICATE_METRES = 50
+    REPORT_DUPLICATE_HOURS = 24
+    #: reports one Open311 partner key may file (POST requests.json)
+    OPEN311_POST_LIMIT = "120 per hour"
+    #: the map's tile URL template ({z}/{x}/{y}, e.g. 天地图 with its key); empty: markers on a plain background
+    MAP_TILE_URL = ""
+    MAP_TILE_ATTRIBUTION = ""
+    #: the tiles are drawn in GCJ-02 (most Chinese providers except 天地图): markers are shifted for display only
+    MAP_TILES_GCJ02 = False
     #: the port `make run` serves on (VOLUNTEER_PORT): `flask seed-demo` prints the address with it
     PORT = 5000
     TESTING = False
@@ -110,6 +135,10 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
     if not settings.get("SQLALCHEMY_DATABASE_URI"):
         url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'volunteer.sqlite3'}"
         settings["SQLALCHEMY_DATABASE_URI"] = url
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        engine_options = dict(settings.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        engine_options.setdefault("pool_size", settings["DATABASE_POOL_SIZE"])
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_hex(32))
     if not settings.get("FACE_KEY"):

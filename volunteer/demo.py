@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from volunteer.demo_data import seed_activity, seed_merchants
+from volunteer.demo_data import seed_activity, seed_merchants, seed_reports
 from volunteer.extensions import db
 from volunteer.models import Role, TeamKind, User
 from volunteer.db import utcnow
@@ -52,6 +52,7 @@ def seed() -> None:
         people[mobile] = user
     db.session.flush()
     _seed_more(people, community, merchants)
+    seed_reports(people, beishan, community, utcnow())
     db.session.commit()
 
 

@@ -84,3 +84,60 @@ def seed_activity(people, community, merchants: dict[str, Merchant], now: dateti
         db.session.add(Reward(merchant_id=merchants[merchant].id, category=category, title=title, points_cost=cost,
                               stock=stock, description=description,
                               per_volunteer_limit=2 if category == Category.PARKING else None))
+
+
+def seed_reports(people, street, community, now: datetime) -> None:
+    """Team areas and a few patrol reports in different states (a helper: flushes, does not commit)."""
+    from sqlalchemy import select
+
+    from volunteer.models import EventAction, Report, ReportCategory, ReportEvent, ReportState
+    from volunteer.services.patrol_reports.categories import add_missing_categories
+    from volunteer.services.patrol_reports.common import deadline
+
+    add_missing_categories()
+    street.area_latitude, street.area_longitude, street.area_radius_m = 30.2590, 120.1450, 2000
+    community.area_polygon = [[30.2545, 120.1395], [30.2545, 120.1520], [30.2635, 120.1520], [30.2635, 120.1395]]
+    coordinator = people["13800000002"]
+    reporter, other = people["13800000004"], people["13800000005"]
+    categories = {c.code: c for c in db.session.scalars(select(ReportCategory))}
+    samples = [  # (category, reporter, team, minutes ago, state, description, lat, lon)
+        ("fire.ebike_indoor", reporter, street, 20, ReportState.NEW, "宝石山下一弄 3 号楼道内有电动车在充电。",
+         30.2601, 120.1442),
+        ("safety.open_manhole", other, community, 150, ReportState.SIGNED, "保俶路人行道井盖缺失，已放锥桶。",
+         30.2588, 120.1463),
+        ("dispute.neighbour", reporter, community, 60 * 26, ReportState.CLOSED, "楼上楼下因噪音争吵，已劝开。",
+         30.2579, 120.1455),
+    ]
+    for code, who, team, ago, state, text, lat, lon in samples:
+        category = categories[code]
+        created = now - timedelta(minutes=ago)
+        report = Report(reporter_id=who.id, category_id=category.id, team_id=team.id, description=text,
+                        latitude=lat, longitude=lon, accuracy_m=12.0, state=state, clock_from=created,
+                        due_at=deadline(category, state, created), created_at=created)
+        events = [(EventAction.CREATED, None, ReportState.NEW, who.id, created, "")]
+        if state != ReportState.NEW:
+            report.signed_at, report.signed_by_id = created + timedelta(seconds=50), coordinator.id
+            events.append((EventAction.SIGNED, ReportState.NEW, ReportState.SIGNED, coordinator.id,
+                           report.signed_at, ""))
+        if state == ReportState.CLOSED:
+            report.dispatched_at, report.assigned_team_id = created + timedelta(minutes=10), community.id
+            report.handled_at, report.handled_by_id = created + timedelta(hours=2), coordinator.id
+            report.closed_at, report.closed_by_id = created + timedelta(hours=3), coordinator.id
+            report.status_note, report.confirmed_useful = "社区调解员已上门调解，双方达成谅解。", True
+            events += [(EventAction.DISPATCHED, ReportState.SIGNED, ReportState.DISPATCHED, coordinator.id,
+                        report.dispatched_at, "请社区调解员跟进"),
+                       (EventAction.HANDLED, ReportState.DISPATCHED, ReportState.HANDLED, coordinator.id,
+                        report.handled_at, report.status_note),
+                       (EventAction.CLOSED, ReportState.HANDLED, ReportState.CLOSED, coordinator.id,
+                        report.closed_at, "")]
+        db.session.add(report)
+        db.session.flush()
+        for action, before, after, actor, at, note in events:
+            db.session.add(ReportEvent(report_id=report.id, actor_id=actor, action=action, from_state=before,
+                                       to_state=after, note=note, created_at=at,
+                                       team_id=community.id if action == EventAction.DISPATCHED else None))
+        if report.confirmed_useful:
+            report.points_awarded = category.points
+            ledger.credit(who.id, category.points, "report_award", f"report:{report.id}", note=category.name_zh,
+                          actor_id=coordinator.id)
+    db.session.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,8 +28,12 @@ DETECT_SIDE = 640
 QUICK_SIDE = 320
 #: a face narrower than this share of the shorter image side is too far away
 MIN_FACE_SHARE = 0.12
+#: a face narrower than this is landmarked again on an enlarged copy for yaw and eye widths (_fine_points)
+FINE_SIDE = 240
 #: side of the aligned face crop (dlib's face chip) that the perceptual hash is taken from
 CHIP_SIDE = 64
+#: side of the aligned face crop kept, with the volunteer's consent, as the coordinator's check-in thumbnail
+THUMB_SIDE, THUMB_QUALITY = 96, 80
 #: a frame this close to a kept one (encoding distance and hash bits) is a copy of it (bench/presentation_attacks.py)
 REPLAY_DISTANCE, REPLAY_BITS = 0.18, 20
 #: a turned frame whose eye-width asymmetry exceeds this many times its yaw is a flat picture turned (Frame.flat_turn)
@@ -39,6 +43,14 @@ MIN_SIDE, MAX_ASPECT = 64, 4
 #: |yaw| at least this is a turned head; at most STRAIGHT_YAW is looking straight (see docs/FACES.md)
 TURN_YAW = 0.12
 STRAIGHT_YAW = 0.08
+#: a set of frames whose turns are this clear is decided on them (judge_poses); less clear goes to the coordinator
+MIN_TURN_YAW, MIN_SPAN = 0.075, 0.17
+#: a turn no larger than this is no turn at all (a flat print tilted reads at most 0.055)
+DOUBT_YAW = 0.06
+#: a turned frame between this ratio and FLAT_TURN_RATIO is too close to the flat-picture limit to decide alone
+FLAT_DOUBT_RATIO = 1.0
+#: every frame of a new set this close to a frame of one earlier accepted set: a reused picture? (coordinator)
+SAME_FACE_DISTANCE = 0.21
 
 
 class FaceImageError(DomainError):
@@ -108,6 +120,8 @@ class Frame:
     phash: int = 0
     #: the wider eye's width over the narrower one's (corner to corner): see flat_turn
     eye_ratio: float = 1.0
+    #: the aligned face crop (THUMB_SIDE px, RGB): only the face, never the frame; see encrypt_thumbnail
+    thumb: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def flat_turn(self) -> bool:
@@ -115,10 +129,16 @@ class Frame:
 
         A head's nose stands out of the face, so a turn moves it sideways long before the far eye looks much
         narrower; a print folded, bent or tilted gets its "yaw" only from one half of the face shrinking, so for
-        the same yaw the far eye is much narrower. Measured (docs/FACES.md): real turned photographs have
-        (eye_ratio − 1) / |yaw| at most 0.89, every folded or bent print that passed the pose check at least 1.4.
+        the same yaw the far eye is much narrower. Measured (docs/FACES.md, fine landmarks): the genuine sets'
+        turned frames have (eye_ratio − 1) / |yaw| at most 0.78, every folded or bent print set that answered the
+        poses a turned frame at 1.63 or more. Between FLAT_DOUBT_RATIO and FLAT_TURN_RATIO the coordinator decides.
         """
-        return abs(self.yaw) >= TURN_YAW and (self.eye_ratio - 1) > FLAT_TURN_RATIO * abs(self.yaw)
+        return abs(self.yaw) > DOUBT_YAW and self.flat_ratio > FLAT_TURN_RATIO
+
+    @property
+    def flat_ratio(self) -> float:
+        """(eye_ratio − 1) / |yaw|: small for a head turning, large for a flat picture turned (see flat_turn)."""
+        return (self.eye_ratio - 1) / max(abs(self.yaw), 1e-6)
 
     @property
     def pose(self) -> str:
@@ -130,6 +150,24 @@ class Frame:
         if abs(self.yaw) <= STRAIGHT_YAW:
             return "straight"
         return ""
+
+
+def judge_poses(yaws: dict[str, float]) -> str:
+    """Whether frames answer "left", "right" and "straight" (their yaws by step): "clear", "wrong", or "unclear"
+    (the coordinator decides).
+
+    Clear: each turn at least MIN_TURN_YAW its own way, the two turns MIN_SPAN apart, the straight frame within
+    STRAIGHT_YAW and between them. A turn is judged against the other turn, not only against fixed thresholds:
+    the 5-point landmarks of one face and of its mirror image differ by up to 0.03 in yaw, so a real but modest
+    turn may read 0.08 one way and 0.10 the other (docs/FACES.md). Wrong: a turn the wrong way or not beyond
+    DOUBT_YAW (a flat print tilted), the straight frame turned (TURN_YAW) or not between the turns.
+    """
+    left, right, straight = yaws["left"], yaws["right"], yaws["straight"]
+    if not left > straight > right or abs(straight) >= TURN_YAW or min(left, -right) <= DOUBT_YAW:
+        return "wrong"
+    if min(left, -right) >= MIN_TURN_YAW and left - right >= MIN_SPAN and abs(straight) <= STRAIGHT_YAW:
+        return "clear"
+    return "unclear"
 
 
 class _Models:
@@ -198,8 +236,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_000_000) -> Frame:
-    """Decode, find exactly one usable face, and encode it (once)."""
+def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_000_000,
+            num_jitters: int = 1) -> Frame:
+    """Decode, find exactly one usable face, and encode it (once; ``num_jitters`` > 1 averages the encodings of
+    that many randomly jittered copies, dlib's option, measured for enrolment in bench/face_calibration.py)."""
     image = decode(data, max_bytes, max_pixels)
     scale = DETECT_SIDE / max(image.size)
     if scale < 1:
@@ -219,14 +259,16 @@ def analyse(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_
         raise FaceTooSmallError()
     shape = models["pose5"](pixels, face)
     points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=float)
-    encoding = np.array(models["encoder"].compute_face_descriptor(pixels, shape), dtype=np.float64)
+    encoding = np.array(models["encoder"].compute_face_descriptor(pixels, shape, num_jitters), dtype=np.float64)
     import dlib
 
     chip = dlib.get_face_chip(pixels, shape, size=CHIP_SIDE)
+    points = _fine_points(models["pose5"], image, face, points)
     eye_a, eye_b = np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])
     return Frame(encoding=encoding, yaw=_yaw(points), digest=hashlib.sha256(pixels.tobytes()).hexdigest()[:32],
                  box=(face.left(), face.top(), face.right(), face.bottom()), phash=perceptual_hash(chip),
-                 eye_ratio=float(max(eye_a, eye_b) / (min(eye_a, eye_b) or 1.0)))
+                 eye_ratio=float(max(eye_a, eye_b) / (min(eye_a, eye_b) or 1.0)),
+                 thumb=dlib.get_face_chip(pixels, shape, size=THUMB_SIDE))
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -271,6 +313,30 @@ def _detect(detector, image: Image.Image, pixels: np.ndarray) -> list:
     return found if len(found) else detector(pixels, 1)
 
 
+def _fine_points(predictor, image: Image.Image, face, points: np.ndarray) -> np.ndarray:
+    """The 5 landmarks to a fraction of a pixel, for the pose and flat-turn tests (the encoding keeps dlib's own).
+
+    dlib gives whole pixels: on a small face (eyes 10 px wide in a 150 px photo) one pixel moves the yaw by 0.04
+    and the eye-width ratio by 0.1, as much as the margins being tested. So a face narrower than FINE_SIDE is
+    landmarked again on a bicubic grey enlargement of the face box (a few ms) and the points scaled back.
+    """
+    factor = FINE_SIDE / max(face.width(), 1)
+    if factor < 1.25:
+        return points
+    import dlib
+
+    margin = face.width() // 4
+    left, top = max(0, face.left() - margin), max(0, face.top() - margin)
+    right, bottom = min(image.width, face.right() + margin), min(image.height, face.bottom() + margin)
+    crop = image.crop((left, top, right, bottom))
+    crop = crop.resize((round(crop.width * factor), round(crop.height * factor)), Image.BICUBIC)
+    rect = dlib.rectangle(*(round(v * factor) for v in (face.left() - left, face.top() - top,
+                                                         face.right() - left, face.bottom() - top)))
+    shape = predictor(np.asarray(crop), rect)
+    fine = np.array([(shape.part(i).x, shape.part(i).y) for i in range(5)], dtype=float)
+    return fine / factor + (left, top)
+
+
 def _yaw(points: np.ndarray) -> float:
     """Nose offset from the eyes' midpoint, in inter-eye distances; positive: the subject turned to their left.
 
@@ -309,6 +375,18 @@ def near_duplicate(a: Frame, encoding: np.ndarray, phash: int) -> bool:
     return distance(a.encoding, encoding) <= REPLAY_DISTANCE and hamming(a.phash, phash) <= REPLAY_BITS
 
 
+def encrypt_thumbnail(frame: Frame, key: str) -> bytes:
+    """The frame's aligned face crop as a small JPEG (no metadata), Fernet-encrypted with the templates' key."""
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(frame.thumb, dtype=np.uint8)).save(out, "JPEG", quality=THUMB_QUALITY)
+    return Fernet(key.encode()).encrypt(out.getvalue())
+
+
+def decrypt_thumbnail(ciphertext: bytes, key: str) -> bytes:
+    """The JPEG bytes back from encrypt_thumbnail."""
+    return Fernet(key.encode()).decrypt(ciphertext)
+
+
 def encrypt(encoding: np.ndarray, key: str) -> bytes:
     """Fernet-encrypt an encoding (float64 bytes); the key lives outside the database."""
     return Fernet(key.encode()).encrypt(np.asarray(encoding, dtype="<f8").tobytes())
@@ -319,4 +397,4 @@ def decrypt(ciphertext: bytes, key: str) -> np.ndarray:
     return np.frombuffer(Fernet(key.encode()).decrypt(ciphertext), dtype="<f8")
 
 
-__all__ = ["Frame", "InvalidToken", "analyse", "decode", "decrypt", "distance", "encrypt", "encrypt_print", "decrypt_print", "near_duplicate", "nearest", "warm_up"]
+__all__ = ["Frame", "InvalidToken", "analyse", "decode", "decrypt", "distance", "encrypt", "encrypt_print", "decrypt_print", "decrypt_thumbnail", "encrypt_thumbnail", "near_duplicate", "nearest", "warm_up"]

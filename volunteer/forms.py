@@ -22,7 +22,20 @@ from wtforms import Field, Form
 from wtforms.validators import ValidationError
 
 from volunteer.localtime import parse_local
-from volunteer.models import AuditEvent, Category, Merchant, Reward, Role, Shift, Team, TeamKind, User
+from volunteer.models import (
+    AuditEvent,
+    Category,
+    LocationSource,
+    Merchant,
+    RejectReason,
+    Report,
+    Reward,
+    Role,
+    Shift,
+    Team,
+    TeamKind,
+    User,
+)
 from volunteer.services.text import clean_text
 
 #: the database's INTEGER (PostgreSQL int4); an id or a count beyond it cannot exist
@@ -51,7 +64,8 @@ class _Typed(Field):
         self.data = self.parse(self.raw)
 
     def parse(self, raw: str) -> Any:
-        raise NotImplementedError
+        """The typed value of a non-empty field, or ValueError with the message; each field type says how."""
+        raise NotImplementedError  # abstract: every subclass defines it
 
     def _value(self) -> str:
         return getattr(self, "raw", "") or ("" if self.data is None else str(self.data))
@@ -293,13 +307,126 @@ class RewardForm(PostForm):
     per_volunteer_limit = IntField(low=1, high=1000)
     limit_period_days = IntField(low=1, high=3650, required=_l("Please enter a whole number."))
     refund_on_expiry = CheckboxField()
+    on_sale_from = LocalDateTimeField()  # empty: on sale at once
 
     def details(self):
         from volunteer.services.rewards import RewardDetails
 
         return RewardDetails(**{name: self[name].data for name in (
             "title", "description", "category", "points_cost", "stock", "validity_days", "min_star",
-            "per_volunteer_limit", "limit_period_days", "refund_on_expiry")})
+            "per_volunteer_limit", "limit_period_days", "refund_on_expiry", "on_sale_from")})
+
+
+# --- patrol reports -------------------------------------------------------------------------------------------
+
+class ReportForm(PostForm):
+    """A volunteer's report (the photos come as files named "photos"). Location: WGS-84 from the browser or typed."""
+
+    category_id = IntField(low=1, required=_l("Please choose what you found."))
+    description = TextField(multiline=True, required=_l("Please describe what you found."))
+    latitude = DecimalField(low=-90, high=90,
+                            required=_l("Please give the place: use your location or type its latitude and longitude."))
+    longitude = DecimalField(low=-180, high=180,
+                             required=_l("Please give the place: use your location or type its latitude and longitude."))
+    accuracy_m = DecimalField(low=0, high=100_000)
+    location_source = ChoiceField(enum=LocationSource)
+    #: "add mine to that report" (one of the open reports nearby that the page offered)
+    join_report_id = IntField(low=1)
+    #: "send mine as a new report" although open reports nearby were offered
+    confirm_new = CheckboxField()
+
+
+class NearbyForm(QueryForm):
+    """The "already reported nearby?" look-up before sending."""
+
+    category_id = IntField(low=1)
+    latitude = DecimalField(low=-90, high=90)
+    longitude = DecimalField(low=-180, high=180)
+
+
+class ReportNoteForm(PostForm):
+    """A step with an optional note (sign, dispatch's note, close)."""
+
+    note = TextField(column=Report.status_note, multiline=True)
+
+
+class DispatchForm(ReportNoteForm):
+    """交办: to a sub-team and/or a handler."""
+
+    team_id = IntField(low=1)
+    user_id = IntField(low=1)
+
+    def validate_user_id(self, field) -> None:
+        if field.data is None and self.team_id.data is None:
+            raise refuse(_l("Choose a team or a handler."))
+
+
+class HandleForm(PostForm):
+    """办结: what was done (the photo comes as a file named "photo")."""
+
+    note = TextField(column=Report.status_note, multiline=True, required=_l("Please say what was done."))
+
+
+class CloseForm(ReportNoteForm):
+    """Close; "confirmed and useful" credits the reporter."""
+
+    useful = CheckboxField()
+
+
+class RejectForm(PostForm):
+    """Not taken up, with a reason the reporter reads."""
+
+    reason = ChoiceField(enum=RejectReason, message=_l("Choose a reason."), required=_l("Choose a reason."))
+    note = TextField(column=Report.status_note, multiline=True, required=_l("Please tell the reporter why."))
+
+
+class ReopenForm(PostForm):
+    """Reopen with a reason."""
+
+    note = TextField(column=Report.status_note, multiline=True, required=_l("Please say why it is reopened."))
+
+
+class MergeForm(ReportNoteForm):
+    """Merge this report into another (its number)."""
+
+    into_report_id = IntField(low=1, required=_l("Please enter the number of the report to keep."))
+
+
+class TeamAreaForm(PostForm):
+    """An admin gives a team its area: a circle and/or a polygon (one "latitude, longitude" corner per line)."""
+
+    team_id = IntField(low=1, required=_l("Unknown team."))
+    area_latitude = DecimalField(low=-90, high=90)
+    area_longitude = DecimalField(low=-180, high=180)
+    area_radius_m = IntField(low=1, high=100_000)
+    area_polygon = TextField(multiline=True)
+
+    def corners(self) -> list[list[float]] | None:
+        """The polygon's corners, or None when the field is empty."""
+        text = (self.area_polygon.data or "").strip()
+        if not text:
+            return None
+        corners = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            parts = [p for p in re.split(r"[,，\s]+", line.strip()) if p]
+            if len(parts) != 2 or not all(re.fullmatch(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,20})?", p) for p in parts):
+                return [[999.0, 999.0]]  # the service refuses it with its message
+            corners.append([float(parts[0]), float(parts[1])])
+        return corners
+
+
+class CategoryForm(PostForm):
+    """An admin changes a report category's points, clock and flags."""
+
+    points = IntField(low=0, high=10_000, required=_l("Please enter a whole number."))
+    sign_seconds = IntField(low=1, high=7 * 24 * 3600, required=_l("Please enter a whole number."))
+    dispatch_seconds = IntField(low=1, high=7 * 24 * 3600, required=_l("Please enter a whole number."))
+    close_seconds = IntField(low=1, high=7 * 24 * 3600, required=_l("Please enter a whole number."))
+    public_photos = CheckboxField()
+    sensitive = CheckboxField()
+    is_active = CheckboxField()
 
 
 # --- filters in the query string ------------------------------------------------------------------------------
@@ -371,3 +498,9 @@ class MerchantForm(PostForm):
 
     name = TextField(column=Merchant.name, required=_l("Please enter a name."))
     address = TextField(column=Merchant.address)
+
+
+class ThumbnailConsentForm(PostForm):
+    """The separate, unticked line about the check-in photo (on the consent screen and the face-data page)."""
+
+    thumbnails = CheckboxField()

@@ -1,9 +1,30 @@
 """All models, imported so Alembic and the app see one metadata."""
 
 from volunteer.models.audit import AuditEvent, Certificate
-from volunteer.models.faces import FaceAttempt, FaceConsent, FaceFramePrint, FaceTemplate, LivenessChallenge
+from volunteer.models.faces import (
+    FaceAttempt,
+    FaceConsent,
+    FaceFramePrint,
+    FaceTemplate,
+    FaceThumbnail,
+    SpentChallenge,
+    ThumbnailConsent,
+)
 from volunteer.models.ledger import EntryKind, HourEntry, PointEntry
 from volunteer.models.people import Merchant, Role, Team, TeamKind, User, team_coordinators, team_members
+from volunteer.models.partners import PartnerKey
+from volunteer.models.reports import (
+    OPEN_STATES,
+    EventAction,
+    LocationSource,
+    PhotoKind,
+    RejectReason,
+    Report,
+    ReportCategory,
+    ReportEvent,
+    ReportPhoto,
+    ReportState,
+)
 from volunteer.models.rewards import Category, RestockRequest, Reward, RewardStatus, Voucher, VoucherStatus
 from volunteer.models.shifts import (
     Attendance,
@@ -17,7 +38,10 @@ from volunteer.models.shifts import (
 
 __all__ = [
     "Attendance", "AttendanceMethod", "AttendanceStatus", "AuditEvent", "Certificate", "Category", "CheckAttempt", "EntryKind",
-    "FaceAttempt", "FaceConsent", "FaceFramePrint", "FaceTemplate", "HourEntry", "LivenessChallenge", "Merchant", "PointEntry",
-    "RestockRequest", "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "Team", "TeamKind", "User", "Voucher",
+    "EventAction", "LocationSource", "OPEN_STATES", "PhotoKind", "RejectReason", "Report", "ReportCategory", "ReportEvent",
+    "ReportPhoto", "ReportState",
+    "FaceAttempt", "FaceConsent", "FaceFramePrint", "FaceTemplate", "FaceThumbnail", "HourEntry", "Merchant", "PartnerKey",
+    "PointEntry", "RestockRequest", "Reward", "RewardStatus", "Role", "Shift", "Signup", "SignupStatus", "SpentChallenge", "Team",
+    "TeamKind", "ThumbnailConsent", "User", "Voucher",
     "VoucherStatus", "team_coordinators", "team_members",
 ]

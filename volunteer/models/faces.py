@@ -1,10 +1,10 @@
-"""Face consent, encrypted templates, liveness challenges and verification attempts."""
+"""Face consent, encrypted templates, spent liveness challenges, verification attempts and check-in thumbnails."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer.extensions import db
@@ -35,18 +35,15 @@ class FaceTemplate(CreatedMixin, db.Model):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class LivenessChallenge(CreatedMixin, db.Model):
-    """A one-time head-turn challenge issued by the server."""
+class SpentChallenge(CreatedMixin, db.Model):
+    """The nonce of a liveness challenge that was used: challenges are signed tokens (nothing is stored when one is
+    issued); the UNIQUE nonce makes each usable once. Rows older than the challenge's lifetime can go."""
 
-    __tablename__ = "liveness_challenges"
+    __tablename__ = "spent_challenges"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    #: comma-separated poses, e.g. "left,straight,right"
-    steps: Mapped[str] = mapped_column(String(40))
-    expires_at: Mapped[datetime] = mapped_column()
-    used_at: Mapped[datetime | None] = mapped_column()
 
 
 class FaceAttempt(CreatedMixin, db.Model):
@@ -72,4 +69,35 @@ class FaceFramePrint(CreatedMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("face_attempts.id", ondelete="CASCADE"), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ThumbnailConsent(db.Model):
+    """A volunteer's separate, optional consent to keep a small face crop of each check-in for the approving
+    coordinator (PIPL art. 29): one row per "on", closed by withdrawn_at when switched off."""
+
+    __tablename__ = "thumbnail_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    policy_version: Mapped[str] = mapped_column(String(20))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+
+class FaceThumbnail(CreatedMixin, db.Model):
+    """The aligned face crop (at most 96 px, JPEG) of the matched frame of one face check-in or check-out,
+    Fernet-encrypted like the templates; kept only with ThumbnailConsent, deleted after the decision + N days."""
+
+    __tablename__ = "face_thumbnails"
+    __table_args__ = (UniqueConstraint("attendance_id", "direction"),
+                      CheckConstraint("direction IN ('in', 'out')", name="direction"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    attendance_id: Mapped[int] = mapped_column(ForeignKey("attendances.id", ondelete="CASCADE"))
+    #: the accepted face attempt whose frame this is
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("face_attempts.id", ondelete="CASCADE"), index=True)
+    #: "in" (check-in) or "out" (check-out)
+    direction: Mapped[str] = mapped_column(String(3))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

@@ -22,6 +22,7 @@ class EntryKind(StrEnum):
     EXPIRY = "expiry"
     LEGACY_IMPORT = "legacy_import"
     REVERSAL = "reversal"
+    REPORT_AWARD = "report_award"
 
 
 class PointEntry(CreatedMixin, db.Model):

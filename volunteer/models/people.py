@@ -6,7 +6,9 @@ import secrets
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Column, Enum, ForeignKey, String, Table, false
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, Enum, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from volunteer.extensions import db
@@ -31,9 +33,12 @@ class TeamKind(StrEnum):
     GRID = "grid"
 
 
-def enum_column(enum: type[StrEnum]) -> Enum:
-    """A portable enum column stored as its value (a VARCHAR with a CHECK)."""
-    return Enum(enum, native_enum=False, create_constraint=True, length=20,
+def enum_column(enum: type[StrEnum], name: str | None = None) -> Enum:
+    """A portable enum column stored as its value (a VARCHAR with a CHECK).
+
+    ``name`` names the CHECK when one table has two columns of the same enum (constraint names are per table).
+    """
+    return Enum(enum, native_enum=False, create_constraint=True, length=20, name=name,
                 values_callable=lambda e: [m.value for m in e])
 
 
@@ -67,6 +72,12 @@ class Team(CreatedMixin, db.Model):
     """A node of the district → street → community (→ grid) tree."""
 
     __tablename__ = "teams"
+    __table_args__ = (
+        CheckConstraint("(area_latitude IS NULL) = (area_longitude IS NULL)"
+                        " AND (area_latitude IS NULL) = (area_radius_m IS NULL)", name="area_circle_whole"),
+        CheckConstraint("area_latitude IS NULL OR (area_latitude BETWEEN -90 AND 90"
+                        " AND area_longitude BETWEEN -180 AND 180 AND area_radius_m > 0)", name="area_circle_valid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -74,6 +85,12 @@ class Team(CreatedMixin, db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     #: materialised path such as "/1/4/9/": a subtree is every team whose path starts with its root's
     path: Mapped[str] = mapped_column(String(200), default="", index=True)
+    #: the area the team answers for (patrol reports are routed by it): a circle (WGS-84 centre, metres) ...
+    area_latitude: Mapped[float | None] = mapped_column()
+    area_longitude: Mapped[float | None] = mapped_column()
+    area_radius_m: Mapped[int | None] = mapped_column()
+    #: ... and/or a polygon, a list of [latitude, longitude] WGS-84 corners
+    area_polygon: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
 
     parent: Mapped[Team | None] = relationship(remote_side=[id])
 

@@ -83,6 +83,8 @@ class Voucher(CreatedMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_vouchers_reward_status", "reward_id", "status"),
+        #: a redemption's per-volunteer limit and repeat question (``services.redemption``)
+        Index("ix_vouchers_user_reward_id", "user_id", "reward_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

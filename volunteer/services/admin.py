@@ -79,6 +79,8 @@ def actor_names(events: Iterable[AuditEvent]) -> dict[int, str]:
 # --- reading the audit log ----------------------------------------------------------------------------------
 
 ACTION_LABELS = {
+    "partner_key.issue": _l("Open311 partner key issued"),
+    "partner_key.revoke": _l("Open311 partner key revoked"),
     "account.register": _l("Registered"),
     "account.create": _l("Account created"),
     "account.enable": _l("Account enabled"),
@@ -91,6 +93,8 @@ ACTION_LABELS = {
     "face.consent": _l("Consent to face check-in"),
     "face.enrol": _l("Face enrolled"),
     "face.delete": _l("Face data deleted"),
+    "face.thumbnail_consent": _l("Check-in photo for the coordinator switched on"),
+    "face.thumbnail_withdraw": _l("Check-in photo switched off, photos deleted"),
     "shift.create": _l("Shift created"),
     "shift.edit": _l("Shift changed"),
     "shift.cancel": _l("Shift cancelled"),
@@ -106,17 +110,29 @@ ACTION_LABELS = {
     "catalog.restock_approve": _l("Restock approved"),
     "catalog.restock_decline": _l("Restock declined"),
     "certificate.issue": _l("Certificate issued"),
+    "report.create": _l("Patrol report sent"),
+    "report.signed": _l("Patrol report signed for"),
+    "report.dispatched": _l("Patrol report dispatched"),
+    "report.handled": _l("Patrol report handled"),
+    "report.closed": _l("Patrol report closed"),
+    "report.rejected": _l("Patrol report not taken up"),
+    "report.reopened": _l("Patrol report reopened"),
+    "report.merged": _l("Patrol report merged into another"),
+    "report_category.update": _l("Report category changed"),
+    "team.area": _l("Team area set"),
 }
 
 TARGET_LABELS = {"user": _l("Person"), "team": _l("Team"), "shift": _l("Shift"), "attendance": _l("Attendance record"),
-                 "merchant": _l("Merchant"), "reward": _l("Reward"), "certificate": _l("Certificate")}
+                 "merchant": _l("Merchant"), "reward": _l("Reward"), "certificate": _l("Certificate"),
+                 "report": _l("Patrol report"), "report_category": _l("Report category")}
 
 #: the facts an event keeps, by name (the shift's and the reward's fields among them)
 DETAIL_LABELS = {
     "amount": _l("Points"), "reason": _l("Reason"), "role": _l("Role"), "mobile": _l("Mobile number"),
     "name": _l("Name"), "kind": _l("Level"), "rows": _l("Rows imported"), "users": _l("New volunteers"),
     "skipped": _l("Rows already imported"), "policy_version": _l("Policy version"),
-    "templates": _l("Face templates"), "templates_removed": _l("Face templates removed"), "model": _l("Face model"),
+    "templates": _l("Face templates"), "templates_removed": _l("Face templates removed"),
+    "thumbnails_removed": _l("Check-in photos deleted"), "model": _l("Face model"),
     "count": _l("Shifts created"), "shift": _l("Shift"), "volunteer": _l("Volunteer"),
     "minutes": _l("Minutes credited"), "points": _l("Points"), "check_in": _l("Check-in time"),
     "check_out": _l("Check-out time"), "title": _l("Title"), "description": _l("Description"),
@@ -127,12 +143,14 @@ DETAIL_LABELS = {
     "validity_days": _l("Voucher valid for (days)"), "min_star": _l("Minimum stars"),
     "per_volunteer_limit": _l("Limit per volunteer (empty: none)"), "limit_period_days": _l("Limit period (days)"),
     "refund_on_expiry": _l("Refund points when a voucher expires unused"), "status": _l("Status"),
-    "proposed_by_id": _l("Proposed by"),
+    "proposed_by_id": _l("Proposed by"), "team": _l("Team"), "photos": _l("Photos"), "note": _l("Note"),
+    "clock": _l("Deadlines (seconds)"), "circle": _l("Circle"), "corners": _l("Polygon corners"),
 }
 
 #: what "before" and "after" are when they are single values
 SUBJECTS = {"account.enable": _l("Enabled"), "account.disable": _l("Enabled"), "catalog.status": _l("Status"),
-            "attendance.reject": _l("Status")}
+            "attendance.reject": _l("Status"), **{f"report.{step}": _l("State") for step in (
+                "signed", "dispatched", "handled", "closed", "rejected", "reopened", "merged")}}
 
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
 
@@ -175,8 +193,11 @@ def _readable(key: str, value: Any, action: str) -> str:
     if labels is not None:
         return str(labels.get(value, value))
     if isinstance(value, str) and _MOMENT.fullmatch(value):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return format_local(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return format_local(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        except (ValueError, OverflowError):  # typed text that only looks like a moment ("0001-01-01T00:00")
+            pass
     return str(value)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -27,7 +27,7 @@ from volunteer.models import (
     SignupStatus,
     User,
 )
-from volunteer.services import audit, face_id, ledger, teams
+from volunteer.services import audit, face_evidence, face_id, ledger, teams
 from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
 
@@ -114,6 +114,8 @@ class CheckResult:
     message: str
     reason: str = ""
     can_request_review: bool = False
+    #: accepted, but the face check was not clear-cut: a face_id.FLAG_REASONS key the record is flagged with
+    flag: str = ""
 
 
 def _confirmed_shift(user_id: int, shift_id: int) -> Shift:
@@ -158,19 +160,20 @@ def _attempt_count(user_id: int, shift_id: int, direction: str) -> int:
 
 
 def _face_and_place(user: User, shift: Shift, direction: str, frames: list[bytes], token: str | None,
-                    latitude: float | None, longitude: float | None) -> CheckResult:
+                    latitude: float | None, longitude: float | None
+                    ) -> tuple[CheckResult, face_id.Verification]:
     """Verify face and location, add the evidence (a helper: flushes, does not commit), and say what happened."""
     verification = face_id.check_face(user.id, frames, token, purpose=f"check{direction}")
     metres, place_problem = _location(shift, latitude, longitude)
     accepted = verification.accepted and not place_problem
-    reason = verification.reason if not verification.accepted else place_problem or "ok"
+    reason = verification.reason if not verification.accepted else place_problem or verification.flag or "ok"
     db.session.add(CheckAttempt(shift_id=shift.id, user_id=user.id, direction=direction,
                                 face_distance=verification.distance, liveness=verification.liveness,
                                 latitude=latitude, longitude=longitude, distance_m=metres, accepted=accepted,
                                 reason=reason[:60]))
     db.session.flush()
     if accepted:
-        return CheckResult(True, "", "ok")
+        return CheckResult(True, "", "ok", flag=verification.flag), verification
     if not verification.accepted:
         message = verification.message
     elif place_problem == "outside":
@@ -180,7 +183,7 @@ def _face_and_place(user: User, shift: Shift, direction: str, frames: list[bytes
         message = str(_l("Your location is not available. Allow location access, or check in for review."))
     failures = _attempt_count(user.id, shift.id, direction)
     offer_review = place_problem == "no_location" or failures >= 2
-    return CheckResult(False, message, reason, offer_review)
+    return CheckResult(False, message, reason, offer_review), verification
 
 
 def check_in(user: User, shift_id: int, frames: list[bytes], token: str | None, latitude: float | None,
@@ -197,12 +200,23 @@ def check_in(user: User, shift_id: int, frames: list[bytes], token: str | None, 
     _check_window(shift, now)
     if _attendance(user.id, shift_id) is not None:
         raise AlreadyCheckedInError()
-    result = _face_and_place(user, shift, "in", frames, token, latitude, longitude)
+    result, verification = _face_and_place(user, shift, "in", frames, token, latitude, longitude)
     if not result.ok:
         db.session.commit()  # the refusal and its evidence (see above)
         return result
-    db.session.add(Attendance(shift_id=shift_id, user_id=user.id, method=AttendanceMethod.FACE,
-                              status=AttendanceStatus.OPEN, check_in_at=now))
+    record = Attendance(shift_id=shift_id, user_id=user.id, method=AttendanceMethod.FACE,
+                        status=AttendanceStatus.OPEN, check_in_at=now, flags=result.flag)
+    db.session.add(record)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a double submit: the first one checked in
+        db.session.rollback()
+        raise AlreadyCheckedInError() from None
+    face_evidence.keep_thumbnail(user.id, record.id, "in", verification.attempt_id, verification.evidence)
+    if result.flag:  # accepted, but only the coordinator can decide: never a silent clean record
+        return _commit_attendance(_l("Checked in at %(time)s. The face check was not clear-cut (%(reason)s): your "
+                                     "coordinator will confirm it.", time=format_local(now, "%H:%M"),
+                                     reason=face_id.FLAG_REASONS[result.flag]))
     return _commit_attendance(_l("Checked in at %(time)s. Have a safe patrol!", time=format_local(now, "%H:%M")))
 
 
@@ -248,11 +262,14 @@ def check_out(user: User, shift_id: int, frames: list[bytes], token: str | None,
         raise NotCheckedInError()
     shift = attendance.shift
     flags = set(filter(None, attendance.flags.split(",")))
+    verification = None
     if attendance.method == AttendanceMethod.FACE and not for_review:
-        result = _face_and_place(user, shift, "out", frames, token, latitude, longitude)
+        result, verification = _face_and_place(user, shift, "out", frames, token, latitude, longitude)
         if not result.ok:
             db.session.commit()  # the refusal and its evidence
             return result
+        if result.flag:
+            flags.add(result.flag)
     elif for_review:
         flags.add("checkout_review")
     now = min(utcnow(), shift.ends_at + timedelta(hours=1))
@@ -264,6 +281,8 @@ def check_out(user: User, shift_id: int, frames: list[bytes], token: str | None,
     if closed != 1:
         db.session.rollback()
         raise NotCheckedInError()
+    if verification is not None:
+        face_evidence.keep_thumbnail(user.id, attendance.id, "out", verification.attempt_id, verification.evidence)
     db.session.commit()
     return CheckResult(True, str(_l("Checked out at %(time)s. Thank you! Your coordinator will approve the hours.",
                                     time=format_local(now, "%H:%M"))), "ok")
@@ -492,6 +511,7 @@ FLAG_LABELS = {
     "checkout_review": _l("checked out for review"),
     "manual": _l("recorded by hand"),
     "retries": _l("several failed attempts"),
+    **face_id.FLAG_REASONS,
 }
 
 
@@ -507,6 +527,8 @@ class QueueRow:
     flags: list[str]
     check_out_at: datetime | None
     minutes_credited: int
+    #: the check-in (and check-out) face crops kept with the volunteer's consent: (id, direction) rows
+    thumbnails: list = field(default_factory=list)
 
 
 def _failed_attempts():
@@ -544,13 +566,14 @@ def count_clean(actor: User) -> int:
 
 
 def _queue_rows(records: list[Attendance], now: datetime) -> list[QueueRow]:
-    """The evidence of these records at a glance, in one more query."""
+    """The evidence of these records at a glance, in two more queries."""
     pairs = [(a.shift_id, a.user_id) for a in records]
     evidence: dict[tuple[int, int], list[CheckAttempt]] = {}
     if pairs:
         for attempt in db.session.scalars(select(CheckAttempt).where(
                 tuple_(CheckAttempt.shift_id, CheckAttempt.user_id).in_(pairs)).order_by(CheckAttempt.id)):
             evidence.setdefault((attempt.shift_id, attempt.user_id), []).append(attempt)
+    thumbnails = face_evidence.thumbnails_for([a.id for a in records])
     rows = []
     for a in records:
         attempts = evidence.get((a.shift_id, a.user_id), [])
@@ -563,7 +586,8 @@ def _queue_rows(records: list[Attendance], now: datetime) -> list[QueueRow]:
             flags.append("retries")
         rows.append(QueueRow(a, best.face_distance if best else None, best.distance_m if best else None, failed,
                              flags, closing["check_out_at"] if closing else a.check_out_at,
-                             closing["minutes_credited"] if closing else a.minutes_credited))
+                             closing["minutes_credited"] if closing else a.minutes_credited,
+                             thumbnails.get(a.id, [])))
     return rows
 
 

@@ -11,7 +11,7 @@ from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import local_day_bounds, local_today
 from volunteer.models import Attendance, Reward, Role, Shift, SignupStatus, User, Voucher, VoucherStatus
-from volunteer.services import attendance, face_id, points, shifts, stars, teams
+from volunteer.services import attendance, face_id, patrol_reports, points, shifts, stars, teams
 
 
 @dataclass
@@ -47,6 +47,7 @@ def summary_for(user: User) -> HomeSummary:
             attendance.awaiting_decision(utcnow()), Shift.team_id.in_(managed)))
         facts["upcoming"] = db.session.scalar(select(func.count(Shift.id)).where(
             Shift.team_id.in_(managed), Shift.starts_at > utcnow(), Shift.cancelled_at.is_(None)))
+        facts["reports"] = patrol_reports.count_reports(user)
     elif user.role == Role.MERCHANT:
         start, end = local_day_bounds(local_today())
         facts["today"] = db.session.scalar(select(func.count(Voucher.id)).join(Reward).where(

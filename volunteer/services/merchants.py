@@ -9,6 +9,7 @@ from flask_babel import force_locale, lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
+from volunteer import soldout
 from volunteer.db import utcnow
 from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
 from volunteer.extensions import db
@@ -216,6 +217,7 @@ def decide_restock(actor: User, request_id: int, approve: bool) -> RestockReques
     if approve:
         db.session.execute(update(Reward).where(Reward.id == request.reward_id, Reward.stock.is_not(None))
                            .values(stock=Reward.stock + request.amount).execution_options(synchronize_session=False))
+        soldout.forget_after_commit(db.session(), request.reward_id)
     audit.record(actor.id, "catalog.restock_approve" if approve else "catalog.restock_decline",
                  f"reward:{request.reward_id}", amount=request.amount)
     db.session.commit()

@@ -55,6 +55,7 @@ ENTRY_LABELS = {
     EntryKind.EXPIRY: _l("Points expired"),
     EntryKind.LEGACY_IMPORT: _l("Imported from the old system"),
     EntryKind.REVERSAL: _l("Approval withdrawn"),
+    EntryKind.REPORT_AWARD: _l("Patrol report confirmed useful"),
 }
 
 

@@ -13,9 +13,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from volunteer import soldout
 from volunteer.db import utcnow
 from volunteer.errors import DomainError, FieldErrors, NotFoundError, PermissionDeniedError
 from volunteer.extensions import db
+from volunteer.localtime import format_local
 from volunteer.models import (
     Category,
     EntryKind,
@@ -27,7 +29,7 @@ from volunteer.models import (
     Voucher,
     VoucherStatus,
 )
-from volunteer.services import audit, ledger, stars
+from volunteer.services import audit, ledger, redemption, stars
 from volunteer.services.ledger import InsufficientPointsError
 from volunteer.services.accounts import require_admin
 
@@ -47,6 +49,10 @@ CATEGORY_LABELS = {
 class NotOnSaleError(DomainError):
     message = _l("This reward is not on sale now.")
     status_code = 409
+
+
+class NotOpenYetError(NotOnSaleError):
+    message = _l("Not yet: this reward goes on sale at %(time)s. Please press again then.")
 
 
 class OutOfStockError(DomainError):
@@ -75,8 +81,9 @@ class VoucherNotCancellableError(DomainError):
 
 
 def new_code() -> str:
-    """An unguessable voucher code: 20 base-32 characters, 100 bits from the OS's random source."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """An unguessable voucher code: 20 base-32 characters, 100 bits from the OS's random source (one draw)."""
+    bits = secrets.randbits(5 * CODE_LENGTH)
+    return "".join(CODE_ALPHABET[(bits >> (5 * i)) & 31] for i in range(CODE_LENGTH))
 
 
 def format_code(code: str) -> str:
@@ -112,24 +119,26 @@ class CatalogItem:
     affordable: bool
     missing: int
     star_ok: bool
+    opens_at: str = ""  # a sale that has not opened yet: when it opens, in local time
 
 
-def on_sale_clause(now: datetime):
-    """Active rewards inside their sale window."""
-    return (Reward.status == RewardStatus.ACTIVE,
-            (Reward.on_sale_from.is_(None)) | (Reward.on_sale_from <= now),
-            (Reward.on_sale_until.is_(None)) | (Reward.on_sale_until > now))
+def listed_clause(now: datetime):
+    """Active rewards whose sale has not ended (it may open later)."""
+    return (Reward.status == RewardStatus.ACTIVE, (Reward.on_sale_until.is_(None)) | (Reward.on_sale_until > now))
 
 
 def browse(user: User, category: str | None = None) -> list[CatalogItem]:
-    """Rewards on sale, what this volunteer can afford now first, then what they are saving for."""
+    """Rewards on sale, what this volunteer can afford now first, then what they are saving for; sales that open
+    later are listed too, with their time (so volunteers can be on the page when a flash sale opens)."""
     now = utcnow()
-    query = select(Reward).where(*on_sale_clause(now)).order_by(Reward.points_cost, Reward.id)
+    query = select(Reward).where(*listed_clause(now)).order_by(Reward.points_cost, Reward.id)
     if category in {c.value for c in Category}:
         query = query.where(Reward.category == category)
     level = stars.star_level(user.service_minutes)
     items = [CatalogItem(r, user.points_balance >= r.points_cost, max(0, r.points_cost - user.points_balance),
-                         level >= r.min_star) for r in db.session.scalars(query)]
+                         level >= r.min_star,
+                         opening_text(r.on_sale_from) if r.on_sale_from and r.on_sale_from > now else "")
+             for r in db.session.scalars(query)]
     return sorted(items, key=lambda i: (not (i.affordable and i.star_ok), i.reward.points_cost))
 
 
@@ -176,6 +185,8 @@ class Quote:
     #: the volunteer's latest voucher for this reward issued within REPEAT_WINDOW, or None
     recent: Voucher | None
     recent_minutes: int
+    #: a timed sale that has not opened yet: when it opens, as shown (the page counts down to it), else ""
+    opens_at: str = ""
 
 
 def recent_redemption(user_id: int, reward_id: int, now: datetime | None = None) -> Voucher | None:
@@ -186,13 +197,22 @@ def recent_redemption(user_id: int, reward_id: int, now: datetime | None = None)
         Voucher.status.in_([VoucherStatus.ISSUED, VoucherStatus.REDEEMED])).order_by(Voucher.id.desc()).limit(1))
 
 
+def _held(user_id: int, reward: Reward, now: datetime) -> int:
+    """The volunteer's live vouchers for this reward in its limit period (for the page; the redemption counts again)."""
+    return db.session.scalar(select(func.count(Voucher.id)).where(
+        Voucher.user_id == user_id, Voucher.reward_id == reward.id,
+        Voucher.created_at > now - timedelta(days=reward.limit_period_days),
+        Voucher.status.in_([VoucherStatus.ISSUED, VoucherStatus.REDEEMED])))
+
+
 def quote_redemption(user: User, reward_id: int) -> Quote:
     """Spend N points on this reward, M left: and whether something stands in the way (reads only)."""
     now = utcnow()
     reward = offered_reward(reward_id)
     star = stars.star_level(user.service_minutes)
     problem: DomainError | None = None
-    if reward.on_sale_from and reward.on_sale_from > now or reward.on_sale_until and reward.on_sale_until <= now:
+    opens_at = opening_text(reward.on_sale_from) if reward.on_sale_from and reward.on_sale_from > now else ""
+    if reward.on_sale_until and reward.on_sale_until <= now:
         problem = NotOnSaleError()
     elif star < reward.min_star:
         problem = StarTooLowError(stars=reward.min_star, have=star)
@@ -200,19 +220,22 @@ def quote_redemption(user: User, reward_id: int) -> Quote:
         problem = InsufficientPointsError(missing=reward.points_cost - user.points_balance)
     elif reward.stock is not None and reward.stock <= 0:
         problem = OutOfStockError()
+    elif reward.per_volunteer_limit is not None and _held(user.id, reward, now) >= reward.per_volunteer_limit:
+        problem = LimitReachedError(limit=reward.per_volunteer_limit, days=reward.limit_period_days)
     recent = recent_redemption(user.id, reward.id, now)
     minutes = int((now - recent.created_at).total_seconds() // 60) if recent else 0
     return Quote(reward, user.points_balance, user.points_balance - reward.points_cost, star,
-                 problem.text if problem else None, recent, minutes)
+                 problem.text if problem else None, recent, minutes, opens_at)
 
 
-def redeem_reward(user_id: int, reward_id: int, idempotency_key: str, seen_voucher_id: int | None = None) -> Voucher:
-    """Deduct points, take one from stock and issue a voucher, all or nothing.
+def redeem(user_id: int, reward_id: int, idempotency_key: str, seen_voucher_id: int | None = None) -> int:
+    """Deduct points, take one from stock and issue a voucher, all or nothing; the new voucher's id.
 
     The same idempotency key (from the form) returns the voucher already issued: a double click or a retried
-    request issues one voucher (the ledger's and the voucher's unique keys catch the second one). The debit locks
-    the volunteer's row first (PostgreSQL) or the database (SQLite's BEGIN IMMEDIATE), so the limit check that
-    follows cannot race with the volunteer's other requests.
+    request issues one voucher (the ledger's and the voucher's unique keys catch the second one). The volunteer's
+    row is locked first, so the limit count that follows cannot race with the volunteer's other requests (see
+    ``redemption``: on PostgreSQL two round trips, the second carrying the commit). A reward the database found
+    sold out moments ago is refused without touching its row (``soldout``): the crowd after a flash sale's last item.
 
     ``seen_voucher_id`` is the newest recent voucher for this reward that the confirmation page showed (0 for
     none): a newer one within REPEAT_WINDOW means the volunteer confirmed without knowing about it (Back, a second
@@ -221,10 +244,16 @@ def redeem_reward(user_id: int, reward_id: int, idempotency_key: str, seen_vouch
     key = (idempotency_key or "").strip()
     if not FORM_KEY_RE.fullmatch(key):  # the page's key is 32 hex digits; this refuses forged ones
         raise DomainError(_l("This form has expired. Please reload the page and try again."))
+    if seen_voucher_id is not None:  # an id, or 0 for none: a forged negative one must not fail the statement's gate
+        seen_voucher_id = max(0, seen_voucher_id)
+    seen = soldout.look(reward_id)
+    if seen.sold_out:
+        existing = _voucher_for_key(user_id, key)  # the retry of a press that got the last one still gets it
+        if existing is None:
+            raise OutOfStockError()
+        return existing
     try:
-        voucher = _issue(user_id, reward_id, key, seen_voucher_id)
-        db.session.commit()
-        return voucher
+        voucher_id, stock_left = _issue(user_id, reward_id, key, seen, seen_voucher_id)  # committed with it
     except IntegrityError:
         db.session.rollback()  # this key was used before (or won a race in another request): return its voucher
         existing = _voucher_for_key(user_id, key)
@@ -237,48 +266,57 @@ def redeem_reward(user_id: int, reward_id: int, idempotency_key: str, seen_vouch
         if existing is not None:
             return existing
         raise
+    if stock_left == 0:  # this commit sold the last one: the next presses need not ask the database
+        soldout.remember(reward_id, seen)
+    return voucher_id
 
 
-def _voucher_for_key(user_id: int, key: str) -> Voucher | None:
-    return db.session.scalar(select(Voucher).where(Voucher.user_id == user_id, Voucher.idempotency_key == key))
+def redeem_reward(user_id: int, reward_id: int, idempotency_key: str, seen_voucher_id: int | None = None) -> Voucher:
+    """``redeem``, returning the voucher itself (one more query; the redeem page needs only the id)."""
+    return db.session.get(Voucher, redeem(user_id, reward_id, idempotency_key, seen_voucher_id))
 
 
-def _issue(user_id: int, reward_id: int, key: str, seen_voucher_id: int | None = None) -> Voucher:
+def _voucher_for_key(user_id: int, key: str) -> int | None:
+    return db.session.scalar(select(Voucher.id).where(Voucher.user_id == user_id, Voucher.idempotency_key == key))
+
+
+def opening_text(moment: datetime) -> str:
+    """When a sale opens, in local time; seconds only when it does not open on the minute."""
+    return format_local(moment, "%Y-%m-%d %H:%M" + (":%S" if moment.second else ""))
+
+
+def _issue(user_id: int, reward_id: int, key: str, seen: soldout.Look,
+           seen_voucher_id: int | None) -> tuple[int, int | None]:
     now = utcnow()
-    reward = get_reward(reward_id)
-    user = db.session.get(User, user_id)
-    if user is None or user.role != Role.VOLUNTEER:
+    terms = redemption.lock_terms(user_id, reward_id)
+    if terms is None:
+        raise NotFoundError()
+    if terms.role != Role.VOLUNTEER:
         raise PermissionDeniedError()
-    if reward.status != RewardStatus.ACTIVE or (reward.on_sale_from and reward.on_sale_from > now) or (
-            reward.on_sale_until and reward.on_sale_until <= now):
+    if terms.on_sale_from and terms.on_sale_from > now and terms.status == RewardStatus.ACTIVE:
+        raise NotOpenYetError(time=opening_text(terms.on_sale_from))
+    if terms.status != RewardStatus.ACTIVE or (terms.on_sale_until and terms.on_sale_until <= now):
         raise NotOnSaleError()
-    have = stars.star_level(user.service_minutes)
-    if have < reward.min_star:
-        raise StarTooLowError(stars=reward.min_star, have=have)
-    ledger.debit(user_id, reward.points_cost, EntryKind.REDEMPTION, f"redeem:{user_id}:{key}",
-                 note=reward.title[:200])
-    if seen_voucher_id is not None:  # after the debit's lock: two tabs confirming at once cannot both pass
-        recent = recent_redemption(user_id, reward.id, now)
-        if recent is not None and recent.id > seen_voucher_id:
-            raise RepeatRedemptionError()
-    if reward.per_volunteer_limit is not None:
-        since = now - timedelta(days=reward.limit_period_days)
-        held = db.session.scalar(select(func.count(Voucher.id)).where(
-            Voucher.user_id == user_id, Voucher.reward_id == reward.id, Voucher.created_at > since,
-            Voucher.status.in_([VoucherStatus.ISSUED, VoucherStatus.REDEEMED])))
-        if held >= reward.per_volunteer_limit:
-            raise LimitReachedError(limit=reward.per_volunteer_limit, days=reward.limit_period_days)
-    if reward.stock is not None:
-        taken = db.session.execute(
-            update(Reward).where(Reward.id == reward.id, Reward.stock > 0).values(stock=Reward.stock - 1)
-            .execution_options(synchronize_session=False)).rowcount
-        if taken != 1:
-            raise OutOfStockError()
-    voucher = Voucher(code=new_code(), reward_id=reward.id, user_id=user_id, points_cost=reward.points_cost,
-                      expires_at=now + timedelta(days=reward.validity_days), idempotency_key=key)
-    db.session.add(voucher)
-    db.session.flush()
-    return voucher
+    have = stars.star_level(terms.service_minutes)
+    if have < terms.min_star:
+        raise StarTooLowError(stars=terms.min_star, have=have)
+    if terms.points_balance < terms.points_cost:  # the row is locked: the balance cannot change before the debit
+        raise ledger.InsufficientPointsError(missing=terms.points_cost - terms.points_balance)
+    taken = redemption.take_and_commit(redemption.Order(
+        user_id=user_id, reward_id=reward_id, cost=terms.points_cost, limit=terms.per_volunteer_limit,
+        since=now - timedelta(days=terms.limit_period_days), stocked=terms.stock is not None,
+        source_key=f"redeem:{user_id}:{key}", note=terms.title[:200], code=new_code(),
+        expires_at=now + timedelta(days=terms.validity_days), key=key, now=now,
+        seen_voucher=seen_voucher_id, repeat_since=now - REPEAT_WINDOW))
+    if terms.per_volunteer_limit is not None and taken.held >= terms.per_volunteer_limit:
+        raise LimitReachedError(limit=terms.per_volunteer_limit, days=terms.limit_period_days)
+    if seen_voucher_id is not None and taken.recent > seen_voucher_id:  # after the lock: two tabs cannot both pass
+        raise RepeatRedemptionError()
+    if taken.voucher_id is None:  # the conditional stock UPDATE found a committed 0
+        if terms.stock is not None:  # only a stocked reward's UPDATE can say so: never cache a guess
+            soldout.remember(reward_id, seen)
+        raise OutOfStockError()
+    return taken.voucher_id, taken.stock_left
 
 
 def _close_voucher(voucher: Voucher, to: VoucherStatus, refund: bool, note: str) -> bool:
@@ -291,6 +329,7 @@ def _close_voucher(voucher: Voucher, to: VoucherStatus, refund: bool, note: str)
     if refund:
         ledger.credit(voucher.user_id, voucher.points_cost, EntryKind.REFUND, f"voucher:{voucher.id}:refund",
                       note=note)
+    soldout.forget_after_commit(db.session(), voucher.reward_id)
     db.session.execute(update(Reward).where(Reward.id == voucher.reward_id, Reward.stock.is_not(None))
                        .values(stock=Reward.stock + 1).execution_options(synchronize_session=False))
     db.session.refresh(voucher)
@@ -356,6 +395,7 @@ class RewardDetails:
     stock: int | None = None  # None: unlimited
     per_volunteer_limit: int | None = None  # None: no limit
     refund_on_expiry: bool = False
+    on_sale_from: datetime | None = None  # a flash sale: the page counts down to it, the server refuses before
 
 
 def save_reward(actor: User, merchant_id: int | None, details: RewardDetails, reward_id: int | None = None) -> Reward:
@@ -380,6 +420,7 @@ def save_reward(actor: User, merchant_id: int | None, details: RewardDetails, re
         for name, value in values.items():
             setattr(reward, name, value)
     db.session.flush()
+    soldout.forget_after_commit(db.session(), reward.id)  # the stock may have been raised
     action = "catalog.propose" if actor.role == Role.MERCHANT else ("catalog.edit" if before else "catalog.create")
     audit.record(actor.id, action, f"reward:{reward.id}", before=before, after=values)
     db.session.commit()
@@ -392,6 +433,7 @@ def set_reward_status(actor: User, reward_id: int, status: RewardStatus) -> Rewa
     reward = get_reward(reward_id)
     before = reward.status
     reward.status = status
+    soldout.forget_after_commit(db.session(), reward.id)
     audit.record(actor.id, "catalog.status", f"reward:{reward.id}", before=before, after=status)
     db.session.commit()
     return reward

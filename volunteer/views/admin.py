@@ -173,7 +173,18 @@ def dashboard():
     managed = teams.managed_team_ids(current_user)
     return render_template("admin/dashboard.html", d=reports.dashboard(current_user), labels=rewards.CATEGORY_LABELS,
                            teams=[t for t in teams.team_choices() if t.id in managed],
-                           kinds=list(reports.EXPORT_COLUMNS))
+                           kinds=list(reports.EXPORT_COLUMNS), patrol=_patrol_figures())
+
+
+def _patrol_figures() -> dict:
+    """Patrol reports on the dashboard: open, overdue, per category (issue #15)."""
+    from flask_babel import get_locale
+
+    from volunteer.services import patrol_reports as pr
+    from volunteer.services.patrol_reports import figures
+
+    return {"counts": pr.count_reports(current_user),
+            "by_category": figures.category_counts(current_user, str(get_locale()))}
 
 
 @bp.route("/exports/<kind>.csv")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -11,7 +11,7 @@ from volunteer.errors import DomainError, FieldErrors
 from volunteer.db import utcnow
 from volunteer.localtime import parse_local, to_local
 from volunteer.models import Role
-from volunteer.services import attendance, points, shifts, teams
+from volunteer.services import attendance, face_evidence, points, shifts, teams
 from volunteer.views.common import flash_error, form_int, page_number, roles_required, safe_target
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
@@ -128,6 +128,18 @@ def approval_queue():
     """Pending records, oldest first, with the evidence at a glance."""
     return render_template("coordinator/approvals.html", rows=attendance.queue(current_user, page_number()),
                            flag_labels=attendance.FLAG_LABELS, clean=attendance.count_clean(current_user))
+
+
+@bp.route("/approvals/photos/<int:thumbnail_id>.jpg")
+@roles_required(*STAFF)
+def check_in_photo(thumbnail_id: int):
+    """The check-in face crop a volunteer agreed to show, for a coordinator who manages the record (the service
+    checks); never cached, never a static file."""
+    image = face_evidence.thumbnail_image(current_user, thumbnail_id)
+    response = Response(image, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Disposition"] = "inline"
+    return response
 
 
 @bp.route("/approvals/<int:attendance_id>/approve", methods=["POST"])

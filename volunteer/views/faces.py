@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from volunteer import forms
 from volunteer.errors import DomainError
 from volunteer.models import Role
-from volunteer.services import face_id
+from volunteer.services import face_evidence, face_id
 from volunteer.views.common import roles_required
 
 bp = Blueprint("faces", __name__, url_prefix="/faces")
@@ -48,8 +49,10 @@ def challenge_payload(challenge) -> dict:
 @roles_required(Role.VOLUNTEER)
 def privacy():
     """My face data: what is stored, and the buttons to enrol, verify or delete."""
+    since = face_evidence.thumbnail_consent_since(current_user.id)
     return render_template("faces/privacy.html", consent=face_id.has_consent(current_user.id),
-                           enrolled=face_id.is_enrolled(current_user.id))
+                           enrolled=face_id.is_enrolled(current_user.id), thumbnails_on=since is not None,
+                           thumbnails_since=since, thumbnail_days=current_app.config["FACE_THUMBNAIL_DAYS"])
 
 
 @bp.route("/consent", methods=["GET", "POST"])
@@ -58,11 +61,14 @@ def consent():
     """The separate notice and consent for face processing; declining is a first-class choice."""
     if request.method == "POST":
         if request.form.get("decision") == "accept":
-            face_id.give_consent(current_user.id)
+            form = forms.parse(forms.ThumbnailConsentForm)  # the separate line: unticked means no
+            face_id.give_consent(current_user.id, thumbnails=form.thumbnails.data)
             return redirect(url_for("faces.enrol"))
         return render_template("faces/declined.html")
     return render_template("faces/consent.html", policy_version=current_app.config["FACE_POLICY_VERSION"],
-                           tolerance=current_app.config["FACE_TOLERANCE"])
+                           tolerance=current_app.config["FACE_TOLERANCE"],
+                           thumbnails_on=face_evidence.has_thumbnail_consent(current_user.id),
+                           thumbnail_days=current_app.config["FACE_THUMBNAIL_DAYS"])
 
 
 @bp.route("/enrol", methods=["GET", "POST"])
@@ -117,6 +123,23 @@ def verify():
     challenge = face_id.issue_challenge(current_user.id) if current_app.config["FACE_LIVENESS"] else None
     return render_template("faces/verify.html", challenge=challenge_payload(challenge) if challenge else None,
                            action=url_for("faces.verify"))
+
+
+@bp.route("/thumbnails", methods=["POST"])
+@roles_required(Role.VOLUNTEER)
+def set_thumbnails():
+    """Switch the check-in photo for the coordinator on or off (off deletes the photos kept, at once)."""
+    form = forms.parse(forms.ThumbnailConsentForm)
+    try:
+        removed = face_evidence.set_thumbnail_consent(current_user, form.thumbnails.data)
+    except DomainError as exc:
+        flash(exc.text, "error")
+        return redirect(url_for("faces.privacy"))
+    if form.thumbnails.data:
+        flash(_("Your coordinator will see a small photo of each check-in from now on."), "success")
+    else:
+        flash(_("Switched off. %(count)d check-in photos were deleted.", count=removed), "success")
+    return redirect(url_for("faces.privacy"))
 
 
 @bp.route("/delete", methods=["POST"])

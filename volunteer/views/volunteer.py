@@ -7,6 +7,7 @@ from datetime import date
 
 import segno
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,7 +17,7 @@ from volunteer.errors import DomainError
 from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
-from volunteer.views.common import flash_error, form_int, page_number, roles_required
+from volunteer.views.common import flash_error, form_int, page_number, redirect_with_notice, roles_required
 from volunteer.views.faces import REFUSED, challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
@@ -197,31 +198,40 @@ def catalog():
 @bp.route("/rewards/<int:reward_id>")
 @roles_required(Role.VOLUNTEER)
 def reward_detail(reward_id: int):
-    """One reward; its button leads to the confirmation page."""
-    reward = rewards.offered_reward(reward_id)
+    """One reward; its button leads to the confirmation page. Before a timed sale opens, a countdown."""
+    reward, now = rewards.offered_reward(reward_id), utcnow()
+    opens_at = rewards.opening_text(reward.on_sale_from) if reward.on_sale_from and reward.on_sale_from > now else ""
     return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
-                           star=stars.star_level(current_user.service_minutes))
+                           star=stars.star_level(current_user.service_minutes), opens_at=opens_at, now=now)
 
 
 @bp.route("/rewards/<int:reward_id>/redeem", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
 def redeem(reward_id: int):
     """Confirm (spend N points, M left; the form carries a fresh idempotency key), then spend points on the
-    reward: a double click issues one voucher, and a repeat within minutes (Back, a second tab) asks again."""
+    reward: a double click issues one voucher, and a repeat within minutes (Back, a second tab) asks again. Before
+    a timed sale opens, the confirmation counts down and enables its button at the instant (static/js/countdown.js).
+
+    The POST is a flash sale's hot path: the answer rides in the redirect's URL, not in the session (no cookie is
+    written), and nothing reads ``current_user`` after the service, whose commit or rollback expires it (a reload).
+    """
     if request.method == "GET":
         quote = rewards.quote_redemption(current_user, reward_id)
         return render_template("volunteer/redeem.html", q=quote, labels=rewards.CATEGORY_LABELS,
-                               form_key=uuid.uuid4().hex)
+                               form_key=uuid.uuid4().hex, now=utcnow())
+    user_id = current_user.id
+    get_locale()  # the reader's language, chosen now for the same reason
     try:
-        voucher = rewards.redeem_reward(current_user.id, reward_id, request.form.get("key", ""),
-                                        form_int("seen") or 0)
+        voucher_id = rewards.redeem(user_id, reward_id, request.form.get("key", ""), form_int("seen") or 0)
     except rewards.RepeatRedemptionError:
         return redirect(url_for("volunteer.redeem", reward_id=reward_id))  # the page asks again
     except DomainError as exc:
-        flash_error(exc)
-        return redirect(url_for("volunteer.reward_detail", reward_id=reward_id))
-    flash(_("Done! Show this voucher at the merchant."), "success")
-    return redirect(url_for("volunteer.voucher_detail", voucher_id=voucher.id))
+        if exc.status_code in (403, 404):
+            raise
+        return redirect_with_notice(url_for("volunteer.reward_detail", reward_id=reward_id), user_id, exc.text,
+                                    "error")
+    return redirect_with_notice(url_for("volunteer.voucher_detail", voucher_id=voucher_id), user_id,
+                                _("Done! Show this voucher at the merchant."), "success")
 
 
 @bp.route("/vouchers")

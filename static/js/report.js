@@ -1,0 +1,73 @@
+/* The report form: "use my location" (WGS-84 with its accuracy), a typed place marks itself as a pin, the
+   photo count and size checked before sending, and open reports of the same kind nearby offered first. */
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-report-form]");
+  if (!form) { return; }
+  var status = form.querySelector("[data-location-status]");
+  var lat = form.elements.latitude, lon = form.elements.longitude;
+  var source = form.elements.location_source, accuracy = form.elements.accuracy_m;
+
+  function tell(key, metres) {
+    if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres || ""); }
+  }
+
+  function locate() {
+    if (!navigator.geolocation) { tell("missing"); return; }
+    tell("locating");
+    navigator.geolocation.getCurrentPosition(function (p) {
+      lat.value = p.coords.latitude.toFixed(6);
+      lon.value = p.coords.longitude.toFixed(6);
+      accuracy.value = Math.round(p.coords.accuracy);
+      source.value = "gps";
+      tell("found", Math.round(p.coords.accuracy));
+      checkNearby();
+    }, function () { tell("missing"); }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
+  }
+
+  [lat, lon].forEach(function (input) {
+    input.addEventListener("input", function () { source.value = "pin"; accuracy.value = ""; });
+    input.addEventListener("change", checkNearby);
+  });
+  form.elements.category_id.addEventListener("change", checkNearby);
+  var button = form.querySelector("[data-locate]");
+  if (button) { button.addEventListener("click", locate); }
+  if (!lat.value) { locate(); }
+
+  var box = form.querySelector("[data-nearby]"), list = form.querySelector("[data-nearby-list]");
+  var confirmNew = form.querySelector("[data-confirm-new]");
+  function checkNearby() {
+    var category = form.elements.category_id.value;
+    if (!category || !lat.value || !lon.value) { return; }
+    var url = form.dataset.nearbyUrl + "?" + new URLSearchParams({ category_id: category, latitude: lat.value,
+                                                                   longitude: lon.value });
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { reports: [] }; })
+      .then(function (data) {
+        list.textContent = "";
+        data.reports.forEach(function (r) {
+          var label = document.createElement("label");
+          label.className = "choice";
+          var input = document.createElement("input");
+          input.type = "radio"; input.name = "join_report_id"; input.value = r.id;
+          label.appendChild(input);
+          label.appendChild(document.createTextNode(" " + r.label));
+          list.appendChild(label);
+        });
+        box.hidden = data.reports.length === 0;
+        confirmNew.disabled = data.reports.length === 0;
+      })
+      .catch(function () { /* the server asks again when the form is sent */ });
+  }
+
+  var photos = form.elements.photos, photoError = form.querySelector("[data-photo-error]");
+  photos.addEventListener("change", function () {
+    var problem = "";
+    if (photos.files.length > Number(photos.dataset.maxCount)) { problem = photos.dataset.tooMany; }
+    Array.prototype.forEach.call(photos.files, function (f) {
+      if (f.size > Number(photos.dataset.maxBytes)) { problem = photos.dataset.tooBig; }
+    });
+    photoError.textContent = problem;
+    photos.setCustomValidity(problem);
+  });
+}());

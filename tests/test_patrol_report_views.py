@@ -1,0 +1,221 @@
+"""Patrol reports (#15), the pages: the form, my reports, the photo route, the queue and the steps, IDOR, no writes
+on GET."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from tests.test_patrol_reports import LAT, LON, jpeg_with_gps, png_bytes
+from volunteer.extensions import db
+from volunteer.models import Report, ReportCategory, ReportPhoto, ReportState
+from volunteer.services import patrol_reports as pr
+
+
+@pytest.fixture
+def manhole(app) -> ReportCategory:
+    pr.seed_categories()
+    return db.session.scalar(select(ReportCategory).where(ReportCategory.code == "safety.open_manhole"))
+
+
+def form(category: ReportCategory, **kw) -> dict:
+    data = {"category_id": str(category.id), "description": "井盖缺失", "latitude": str(LAT),
+            "longitude": str(LON), "accuracy_m": "15", "location_source": "gps"}
+    data.update(kw)
+    return data
+
+
+def _files(*photos: bytes) -> list:
+    return [(io.BytesIO(p), f"p{i}.jpg") for i, p in enumerate(photos)]
+
+
+def test_a_volunteer_reports_with_a_photo_and_reads_the_timeline(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    page = client.get("/reports/new")
+    assert page.status_code == 200 and "上报问题" in page.get_data(as_text=True)
+    sent = client.post("/reports/new", data={**form(manhole), "photos": _files(jpeg_with_gps())},
+                       content_type="multipart/form-data")
+    assert sent.status_code == 302, sent.get_data(as_text=True)[:2000]
+    report = db.session.scalar(select(Report))
+    assert report.accuracy_m == 15 and report.location_source == "gps"
+    detail = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "井盖缺失" in detail and "待签收" in detail and f"/reports/{report.id}/sign" not in detail  # no steps
+    photo = db.session.scalar(select(ReportPhoto))
+    served = client.get(f"/reports/photos/{photo.id}")
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert served.headers["Cache-Control"] == "no-store"  # never kept by any cache, shared or private
+    assert b"Exif" not in served.data
+    mine = client.get("/reports/mine").get_data(as_text=True)
+    assert f"/reports/{report.id}" in mine
+
+
+def test_another_volunteer_gets_404_for_the_report_and_its_photo(client, login, make_volunteer, manhole):
+    owner = make_volunteer()
+    report = pr.file_report(owner, category_id=manhole.id, description="x", latitude=LAT, longitude=LON,
+                            photos=[png_bytes()])
+    photo_id = db.session.scalar(select(ReportPhoto.id).where(ReportPhoto.report_id == report.id))
+    login(make_volunteer("孙丽"))
+    assert client.get(f"/reports/{report.id}").status_code == 404
+    assert client.get(f"/reports/photos/{photo_id}").status_code == 404
+    assert client.post(f"/reports/{report.id}/sign").status_code == 403  # not a handler at all
+    assert client.get("/reports/queue").status_code == 403
+
+
+def test_photo_limits_are_explained_on_the_form(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    too_many = client.post("/reports/new", data={**form(manhole), "photos": _files(*[png_bytes()] * 4)},
+                           content_type="multipart/form-data")
+    assert too_many.status_code == 400 and "最多 3 张" in too_many.get_data(as_text=True)
+    wrong = client.post("/reports/new", data={**form(manhole), "photos": _files(b"%PDF-1.4 not a photo")},
+                        content_type="multipart/form-data")
+    assert wrong.status_code == 400 and "JPEG" in wrong.get_data(as_text=True)
+    assert db.session.scalar(select(Report.id)) is None
+
+
+def test_an_open_report_nearby_is_offered_before_sending(client, login, make_volunteer, manhole):
+    pr.file_report(make_volunteer("钱芳"), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    login(make_volunteer())
+    asked = client.post("/reports/new", data=form(manhole, latitude=str(LAT + 0.0002)))
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 409 and "附近已有人上报" in page and 'name="join_report_id"' in page
+    nearby = client.get(f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}").get_json()
+    assert [r["id"] for r in nearby["reports"]] == [1]
+    joined = client.post("/reports/new", data=form(manhole, latitude=str(LAT + 0.0002), join_report_id="1"))
+    assert joined.status_code == 302
+    new = client.post("/reports/new", data=form(manhole, latitude=str(LAT + 0.0002), confirm_new="on"))
+    assert new.status_code == 302
+    states = db.session.execute(select(Report.id, Report.state, Report.duplicate_of_id).order_by(Report.id)).all()
+    assert states == [(1, ReportState.NEW, None), (2, ReportState.REJECTED, 1), (3, ReportState.NEW, None)]
+
+
+def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, login, make_volunteer,
+                                                                       make_coordinator, manhole, team):
+    reporter = make_volunteer()
+    report = pr.file_report(reporter, category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    login(handler)
+    queue = client.get("/reports/queue").get_data(as_text=True)
+    assert f"/reports/{report.id}" in queue
+    assert client.post(f"/reports/{report.id}/sign").status_code == 302
+    assert client.post(f"/reports/{report.id}/dispatch", data={"team_id": str(team.id), "note": "去看看"}).status_code == 302
+    assert client.post(f"/reports/{report.id}/handle", data={"note": "已修复", "photo": _files(png_bytes())},
+                       content_type="multipart/form-data").status_code == 302
+    assert client.post(f"/reports/{report.id}/close", data={"useful": "on"}).status_code == 302
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert report.state == ReportState.CLOSED and reporter.points_balance == manhole.points
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "已修复" in page and "去看看" in page
+
+
+def test_the_second_signer_is_told_who_signed(client, login, make_volunteer, make_coordinator, manhole):
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    pr.sign_report(make_coordinator("赵敏"), report.id)
+    login(make_coordinator("王磊"))
+    answer = client.post(f"/reports/{report.id}/sign", follow_redirects=True).get_data(as_text=True)
+    assert "赵敏" in answer
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for table in db.metadata.sorted_tables:
+        digest.update(repr(db.session.execute(select(table).order_by(*table.primary_key.columns)).all()).encode())
+    db.session.rollback()
+    return digest.hexdigest()
+
+
+def test_reading_pages_writes_nothing_even_for_overdue_reports(client, login, make_volunteer, make_coordinator,
+                                                               manhole, team):
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    reporter = make_volunteer()
+    with time_machine.travel(start, tick=False):
+        report = pr.file_report(reporter, category_id=manhole.id, description="x", latitude=LAT, longitude=LON,
+                                photos=[png_bytes()])
+    street_handler = make_coordinator("赵敏", managed=[team.parent])
+    photo_id = db.session.scalar(select(ReportPhoto.id))
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        before = _fingerprint()
+        login(street_handler)
+        for url in ("/home", "/reports/queue", f"/reports/{report.id}", f"/reports/photos/{photo_id}",
+                    "/reports/mine", "/reports/new",
+                    f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}"):
+            assert client.get(url).status_code == 200, url
+        queue = client.get("/reports/queue").get_data(as_text=True)
+        assert "已升级" in queue  # escalated from 宝石社区 to the street
+        assert _fingerprint() == before
+
+
+def test_a_handler_of_another_street_cannot_open_or_act(client, login, make_volunteer, make_coordinator,
+                                                        make_team, manhole, team):
+    from volunteer.models import TeamKind
+
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON,
+                            photos=[png_bytes()])
+    photo_id = db.session.scalar(select(ReportPhoto.id))
+    lingyin = make_team("灵隐街道", TeamKind.STREET, team.parent.parent)
+    login(make_coordinator("周涛", managed=[lingyin]))
+    assert client.get(f"/reports/{report.id}").status_code == 404
+    assert client.get(f"/reports/photos/{photo_id}").status_code == 404
+    for step in ("sign", "reject", "merge", "close"):
+        assert client.post(f"/reports/{report.id}/{step}", data={"reason": "invalid", "note": "x",
+                                                                 "into_report_id": "1"}).status_code == 404, step
+    assert f"/reports/{report.id}" not in client.get("/reports/queue").get_data(as_text=True)
+    db.session.refresh(report)
+    assert report.state == ReportState.NEW
+
+
+def test_an_admin_sets_a_team_area_and_a_category_clock(client, login, make_admin, manhole, team):
+    login(make_admin())
+    assert client.get("/reports/admin/categories").status_code == 200
+    client.post("/reports/admin/areas", data={"team_id": str(team.id), "area_polygon": f"{LAT - 0.01}, {LON - 0.01}\n"
+                f"{LAT - 0.01}, {LON + 0.01}\n{LAT + 0.01}, {LON + 0.01}\n{LAT + 0.01}, {LON - 0.01}"})
+    db.session.refresh(team)
+    assert len(team.area_polygon) == 4 and team.area_radius_m is None
+    bad = client.post("/reports/admin/areas", data={"team_id": str(team.id), "area_latitude": str(LAT)},
+                      follow_redirects=True)
+    assert "半径" in bad.get_data(as_text=True)
+    client.post(f"/reports/admin/categories/{manhole.id}", data={
+        "points": "30", "sign_seconds": "120", "dispatch_seconds": "600", "close_seconds": "7200", "is_active": "on"})
+    db.session.refresh(manhole)
+    assert (manhole.points, manhole.sign_seconds, manhole.dispatch_seconds, manhole.close_seconds) == (30, 120, 600,
+                                                                                                      7200)
+    wrong = client.post(f"/reports/admin/categories/{manhole.id}", data={
+        "points": "30", "sign_seconds": "900", "dispatch_seconds": "600", "close_seconds": "7200"},
+        follow_redirects=True)
+    assert "签收 ≤ 交办 ≤ 结案" in wrong.get_data(as_text=True)
+
+
+def test_report_pages_do_not_grow_with_rows(client, login, make_volunteer, make_coordinator, manhole, team):
+    """The queue, my reports and a report's page: the same number of statements with 3 reports or 40."""
+    from tests.test_query_counts import statements_for
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    street_handler = make_coordinator("赵敏", managed=[team.parent])
+
+    def grow(count: int) -> None:
+        start = datetime.now(UTC) - timedelta(hours=3)  # overdue: escalated to the street as well
+        with time_machine.travel(start, tick=False):
+            for i in range(count):
+                report = pr.file_report(reporter, category_id=manhole.id, description=f"第 {i} 处",
+                                        latitude=LAT + i * 0.001, longitude=LON, photos=[png_bytes()])
+                pr.sign_report(handler, report.id)
+                pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="去看看")
+
+    def measure() -> dict:
+        counts = {}
+        for user, paths in ((reporter, ("/reports/mine", "/reports/1")), (handler, ("/reports/queue", "/reports/1")),
+                            (street_handler, ("/reports/queue", "/home"))):
+            client.post("/logout")
+            login(user)
+            counts.update({(user.name, p): statements_for(client, p) for p in paths})
+        return counts
+
+    grow(3)
+    small = measure()
+    grow(37)
+    assert measure() == small

@@ -1,0 +1,414 @@
+"""Patrol reports (#15), the services: routing, the state machine, the clock, points, duplicates, scope, photos."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from PIL import Image
+from sqlalchemy import func, select
+
+from tests.conftest import postgres_only
+from volunteer.errors import FieldErrors, NotFoundError, PermissionDeniedError
+from volunteer.extensions import db
+from volunteer.models import (
+    EntryKind,
+    PointEntry,
+    RejectReason,
+    Report,
+    ReportCategory,
+    ReportEvent,
+    ReportPhoto,
+    ReportState,
+    Team,
+    TeamKind,
+)
+from volunteer.services import patrol_reports as pr
+
+#: 宝石社区, near the West Lake (WGS-84)
+LAT, LON = 30.2590, 120.1460
+
+
+@pytest.fixture
+def category(app):
+    pr.seed_categories()
+
+    def get(code: str = "safety.open_manhole") -> ReportCategory:
+        return db.session.scalar(select(ReportCategory).where(ReportCategory.code == code))
+
+    return get
+
+
+@pytest.fixture
+def street(team) -> Team:
+    return team.parent
+
+
+def png_bytes(size=(80, 60), color=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_with_gps() -> bytes:
+    """A real JPEG carrying EXIF with a GPS position, a camera make and a comment."""
+    image = Image.new("RGB", (120, 90), (10, 120, 200))
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x0132] = "2026:11:23 10:00:00"  # DateTime
+    gps = {1: "N", 2: (30.0, 15.0, 32.4), 3: "E", 4: (120.0, 8.0, 45.6), 5: 0, 6: 12.0}
+    exif[0x8825] = gps
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), comment=b"secret-note")
+    return out.getvalue()
+
+
+def send(actor, category, **kw) -> Report:
+    values = {"category_id": category.id, "description": "井盖缺失，有人差点踩空", "latitude": LAT,
+              "longitude": LON, "accuracy_m": 12.0}
+    values.update(kw)
+    return pr.file_report(actor, **values)
+
+
+# --- model and seed ---------------------------------------------------------------------------------------
+
+def test_the_seeded_tree_has_two_levels_and_the_issue_groups(category):
+    groups = pr.list_categories()
+    assert [g.group.code for g in groups] == ["fire", "safety", "dispute", "clue", "environment", "other"]
+    fire = groups[0]
+    assert {c.code for c in fire.children} >= {"fire.ebike_indoor", "fire.flying_wire", "fire.blocked_exit"}
+    assert all(c.sign_seconds == 60 and c.dispatch_seconds == 1800 and c.close_seconds == 86400
+               for g in groups for c in g.children)
+    assert category("clue.suspicious_person").sensitive
+    assert pr.seed_categories() == 0  # idempotent
+
+
+def test_the_database_keeps_the_tree_two_levels_deep(category):
+    leaf = category("fire.ebike_indoor")
+    db.session.add(ReportCategory(code="too.deep", name_zh="x", name_en="x", level=2, parent_id=leaf.id,
+                                  parent_level=1))
+    with pytest.raises(Exception):  # the composite key (parent_id, 1) does not exist: a leaf is level 2
+        db.session.flush()
+    db.session.rollback()
+
+
+# --- routing ----------------------------------------------------------------------------------------------
+
+def test_routing_picks_the_most_specific_area_then_the_handler_level(category, make_team, make_volunteer,
+                                                                     make_admin, team, street):
+    admin = make_admin()
+    other = make_team("曙光社区", TeamKind.COMMUNITY, street)
+    pr.set_team_area(admin, street.id, latitude=LAT, longitude=LON, radius_m=3000, polygon=None)
+    pr.set_team_area(admin, other.id, latitude=None, longitude=None, radius_m=None,
+                     polygon=[[LAT - 0.001, LON - 0.001], [LAT - 0.001, LON + 0.001], [LAT + 0.001, LON + 0.001],
+                              [LAT + 0.001, LON - 0.001]])
+    reporter = make_volunteer()  # member of 宝石社区
+    assert send(reporter, category()).team_id == other.id  # the polygon of 曙光 beats the street's circle
+    far = send(reporter, category(), latitude=LAT + 0.01)  # inside the street's circle only
+    assert far.team_id == street.id
+    outside = send(reporter, category(), latitude=LAT + 0.2)  # nowhere: the reporter's own team
+    assert outside.team_id == team.id
+    fire = send(reporter, category("fire.ebike_indoor"))  # fire hazards go to the street's command centre
+    assert fire.team_id == street.id
+
+
+def test_polygon_edges():
+    square = [[0, 0], [0, 10], [10, 10], [10, 0]]
+    assert pr.in_polygon(5, 5, square) and not pr.in_polygon(11, 5, square) and not pr.in_polygon(5, -1, square)
+
+
+def test_team_area_is_all_or_nothing_in_the_database(team):
+    team.area_latitude = LAT
+    with pytest.raises(Exception):
+        db.session.flush()
+    db.session.rollback()
+
+
+# --- the state machine ------------------------------------------------------------------------------------
+
+def test_the_whole_loop_writes_the_timeline_and_credits_once(category, make_volunteer, make_coordinator, team):
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="请网格员到场")
+    pr.handle_report(handler, report.id, note="已放置警示牌并报修", photo=png_bytes())
+    pr.close_report(handler, report.id, useful=True)
+    db.session.refresh(report)
+    assert report.state == ReportState.CLOSED and report.confirmed_useful and report.points_awarded == 15
+    assert [e.action for e in db.session.scalars(select(ReportEvent).where(ReportEvent.report_id == report.id)
+                                                 .order_by(ReportEvent.id))] == [
+        "created", "signed", "dispatched", "handled", "closed"]
+    entries = db.session.scalars(select(PointEntry).where(PointEntry.user_id == reporter.id)).all()
+    assert [(e.amount, e.kind, e.source_key) for e in entries] == [(15, EntryKind.REPORT_AWARD, f"report:{report.id}")]
+    db.session.refresh(reporter)
+    assert reporter.points_balance == 15
+    # reopened and closed useful again: no second credit
+    pr.reopen_report(handler, report.id, note="问题复现")
+    pr.dispatch_report(handler, report.id, team_id=None, user_id=handler.id, note="")
+    pr.handle_report(handler, report.id, note="再次处理")
+    pr.close_report(handler, report.id, useful=True)
+    db.session.refresh(reporter)
+    assert reporter.points_balance == 15
+
+
+def test_a_step_from_the_wrong_state_is_refused(category, make_volunteer, make_coordinator):
+    report = send(make_volunteer(), category())
+    handler = make_coordinator()
+    with pytest.raises(pr.ReportStateError):
+        pr.close_report(handler, report.id, useful=True)
+    pr.sign_report(handler, report.id)
+    other = make_coordinator("王磊")
+    with pytest.raises(pr.AlreadySignedError) as caught:
+        pr.sign_report(other, report.id)
+    assert "李强" in caught.value.text
+
+
+def test_rejected_reports_earn_nothing(category, make_volunteer, make_coordinator):
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    pr.reject_report(handler, report.id, reason=RejectReason.INVALID, note="现场未发现")
+    db.session.refresh(report)
+    assert report.state == ReportState.REJECTED and report.status_note == "现场未发现" and report.due_at is None
+    assert db.session.scalar(select(func.count(PointEntry.id)).where(PointEntry.user_id == reporter.id)) == 0
+
+
+def test_the_daily_cap_counts_the_hangzhou_day(app, category, make_volunteer, make_coordinator):
+    app.config["REPORT_DAILY_POINTS_CAP"] = 40
+    reporter, handler = make_volunteer(), make_coordinator()
+
+    def confirmed(at: datetime) -> int:
+        with time_machine.travel(at, tick=False):
+            report = send(reporter, category())  # 15 points each
+            for step in (lambda: pr.sign_report(handler, report.id),
+                         lambda: pr.dispatch_report(handler, report.id, team_id=report.team_id, user_id=None,
+                                                    note=""),
+                         lambda: pr.handle_report(handler, report.id, note="ok"),
+                         lambda: pr.close_report(handler, report.id, useful=True)):
+                step()
+            db.session.refresh(report)
+            return report.points_awarded
+
+    # 2026-11-23 16:30 UTC is 00:30 on the 24th in Hangzhou: a new local day, though the UTC date is the 23rd
+    day = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00 local on the 23rd
+    assert [confirmed(day), confirmed(day + timedelta(minutes=10)), confirmed(day + timedelta(minutes=20)),
+            confirmed(day + timedelta(minutes=30))] == [15, 15, 10, 0]
+    assert confirmed(datetime(2026, 11, 23, 16, 30, tzinfo=UTC)) == 15
+
+
+# --- the clock --------------------------------------------------------------------------------------------
+
+def test_queue_is_sorted_by_time_left_and_overdue_escalates_to_the_parent(category, make_volunteer,
+                                                                          make_coordinator, team, street):
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    reporter = make_volunteer()
+    community_handler, street_handler = make_coordinator(), make_coordinator("赵敏", managed=[street])
+    with time_machine.travel(start, tick=False):
+        slow = send(reporter, category())  # community, sign within 60 s
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        fresh = send(reporter, category())
+    with time_machine.travel(start + timedelta(seconds=45), tick=False):
+        queue = pr.list_queue(community_handler)
+        assert [r.report.id for r in queue] == [slow.id, fresh.id] and queue.total == 2
+        assert [r.clock.seconds_left for r in queue] == [15, 45]
+        assert pr.list_queue(street_handler).total == 0  # nothing overdue yet
+    with time_machine.travel(start + timedelta(seconds=70), tick=False):
+        escalated = pr.list_queue(street_handler)
+        assert [(r.report.id, r.escalated, r.clock.overdue) for r in escalated] == [(slow.id, True, True)]
+        assert pr.count_reports(street_handler).overdue == 1
+        assert (pr.count_reports(street_handler).escalated, pr.count_reports(community_handler).escalated) == (1, 0)
+        assert [r.report.id for r in pr.list_escalated(street_handler)] == [slow.id]
+        pr.sign_report(community_handler, slow.id)  # signed: the dispatch clock (30 min from arrival) runs
+        assert pr.list_queue(street_handler).total == 0
+
+
+# --- duplicates -------------------------------------------------------------------------------------------
+
+def test_an_open_report_nearby_is_offered_and_joining_merges(category, make_volunteer, make_coordinator):
+    first, second = make_volunteer(), make_volunteer("钱芳")
+    original = send(first, category())
+    near = pr.find_duplicates(second, category().id, LAT + 0.0003, LON)  # about 33 m north
+    assert [c.report_id for c in near] == [original.id]
+    assert pr.find_duplicates(second, category().id, LAT + 0.0006, LON) == []  # about 67 m
+    assert pr.find_duplicates(second, category("dispute.traffic").id, LAT, LON) == []
+    joined = send(second, category(), latitude=LAT + 0.0003, join_report_id=original.id)
+    db.session.refresh(joined)
+    assert joined.state == ReportState.REJECTED and joined.duplicate_of_id == original.id
+    with pytest.raises(pr.NotADuplicateError):
+        send(second, category(), latitude=LAT + 0.01, join_report_id=original.id)
+    handler = make_coordinator()
+    third = send(second, category())
+    pr.merge_report(handler, third.id, original.id, note="同一井盖")
+    db.session.refresh(third)
+    assert third.duplicate_of_id == original.id and third.reject_reason == RejectReason.DUPLICATE
+    assert pr.get_report(handler, original.id).merged_ids == [joined.id, third.id]
+
+
+# --- scope ------------------------------------------------------------------------------------------------
+
+def test_a_volunteer_sees_only_their_reports_and_a_handler_only_their_subtree(category, make_volunteer,
+                                                                            make_coordinator, make_team, street):
+    mine, theirs = make_volunteer(), make_volunteer("孙丽")
+    report = send(mine, category())
+    with pytest.raises(NotFoundError):
+        pr.get_report(theirs, report.id)
+    photo_report = send(mine, category(), photos=[png_bytes()])
+    photo_id = db.session.scalar(select(ReportPhoto.id).where(ReportPhoto.report_id == photo_report.id))
+    with pytest.raises(NotFoundError):
+        pr.get_photo(theirs, photo_id)
+    assert pr.get_photo(mine, photo_id).content_type == "image/png"
+    elsewhere = make_team("灵隐街道", TeamKind.STREET, street.parent)
+    stranger = make_coordinator("周涛", managed=[elsewhere])
+    with pytest.raises(NotFoundError):
+        pr.sign_report(stranger, report.id)
+    assert pr.list_queue(stranger).total == 0
+    with pytest.raises(PermissionDeniedError):  # the reporter may read, not act
+        pr.sign_report(mine, report.id)
+    assert pr.get_report(mine, report.id).steps == set()
+
+
+# --- photos -----------------------------------------------------------------------------------------------
+
+def test_exif_and_gps_do_not_survive(category, make_volunteer):
+    upload = jpeg_with_gps()
+    assert Image.open(io.BytesIO(upload)).getexif().get_ifd(0x8825)  # the test photo really has GPS
+    report = send(make_volunteer(), category(), photos=[upload])
+    stored = db.session.scalar(select(ReportPhoto).where(ReportPhoto.report_id == report.id))
+    image = Image.open(io.BytesIO(stored.data))
+    assert image.format == "JPEG" and stored.content_type == "image/jpeg"
+    assert not image.getexif() and "exif" not in image.info and "comment" not in image.info
+    assert b"Exif" not in stored.data and b"SecretCam" not in stored.data and b"secret-note" not in stored.data
+    assert (stored.width, stored.height) == (120, 90)
+
+
+@pytest.mark.parametrize(("uploads", "message"), [
+    ([b"GIF89a" + b"\0" * 100], "JPEG"),
+    ([b"\x89PNG\r\n\x1a\n" + b"\0" * 100], "损坏"),  # Chinese: the default language
+    ([png_bytes()] * 4, "3"),
+])
+def test_photo_problems_are_named(category, make_volunteer, uploads, message):
+    with pytest.raises(FieldErrors) as caught:
+        send(make_volunteer(), category(), photos=uploads)
+    assert message in caught.value.texts()["photos"]
+    assert db.session.scalar(select(func.count(Report.id))) == 0
+
+
+@pytest.mark.app_config(REPORT_PHOTO_MAX_BYTES=1024 * 1024)
+def test_a_photo_too_large_says_the_limit(category, make_volunteer):
+    big = b"\xff\xd8\xff" + b"\0" * (1024 * 1024 + 1)
+    with pytest.raises(FieldErrors) as caught:
+        send(make_volunteer(), category(), photos=[big])
+    assert "1 MB" in caught.value.texts()["photos"]
+
+
+# --- the race ---------------------------------------------------------------------------------------------
+
+@postgres_only
+def test_two_handlers_sign_at_once_one_wins_the_other_is_told_who(app, category, make_volunteer,
+                                                                   make_coordinator):
+    from tests.concurrency import race
+
+    report = send(make_volunteer(), category())
+    handlers = [make_coordinator("李强").id, make_coordinator("王磊").id]
+    report_id = report.id
+
+    def sign(index: int):
+        from volunteer.models import User
+
+        pr.sign_report(db.session.get(User, handlers[index]), report_id)
+        return "signed"
+
+    results = race(app, sign, 2)
+    assert sorted(str(type(r).__name__) for r in results) == ["AlreadySignedError", "str"], results
+    loser = next(r for r in results if r != "signed")
+    assert ("李强" in loser.text) != ("王磊" in loser.text)
+    assert db.session.scalar(select(func.count(ReportEvent.id)).where(ReportEvent.action == "signed")) == 1
+
+
+def test_a_report_sent_while_checked_in_is_linked_to_the_shift(category, make_volunteer, make_shift,
+                                                               make_coordinator):
+    from volunteer.services import attendance
+
+    volunteer = make_volunteer()
+    shift = make_shift(start_in=timedelta(minutes=-30), hours=2)
+    shifts_signup(volunteer, shift)
+    attendance.check_in_for_review(volunteer, shift.id, LAT, LON)
+    assert send(volunteer, category()).shift_id == shift.id
+    other = make_volunteer("钱芳")
+    assert send(other, category()).shift_id is None  # outside any shift: still accepted
+
+
+def shifts_signup(volunteer, shift) -> None:
+    from volunteer.db import utcnow
+    from volunteer.models import Signup, SignupStatus
+
+    db.session.add(Signup(shift_id=shift.id, user_id=volunteer.id, status=SignupStatus.CONFIRMED, queued_at=utcnow()))
+    shift.confirmed_count += 1
+    db.session.commit()
+
+
+@postgres_only
+def test_two_closings_at_once_stay_under_the_daily_cap(app, category, make_volunteer, make_coordinator, team):
+    """Without the reporter's row lock, both closings read "0 earned today" and credit 15 + 15 under a cap of 20."""
+    from tests.concurrency import race
+
+    app.config["REPORT_DAILY_POINTS_CAP"] = 20
+    reporter, handler = make_volunteer(), make_coordinator()
+    ids = []
+    for _ in range(2):
+        report = send(reporter, category())
+        pr.sign_report(handler, report.id)
+        pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="")
+        pr.handle_report(handler, report.id, note="ok")
+        ids.append(report.id)
+    handler_id = handler.id
+
+    def close(index: int):
+        from volunteer.models import User
+
+        return pr.close_report(db.session.get(User, handler_id), ids[index], useful=True).points_awarded
+
+    results = race(app, close, 2)
+    assert sorted(results) == [5, 15], results
+    db.session.refresh(reporter)
+    assert reporter.points_balance == 20
+
+
+def test_a_typed_pin_keeps_no_accuracy_and_a_rejected_report_can_be_reopened(category, make_volunteer,
+                                                                             make_coordinator):
+    from volunteer.models import LocationSource
+
+    report = send(make_volunteer(), category(), location_source="pin", accuracy_m=5.0)
+    assert report.location_source == LocationSource.PIN and report.accuracy_m is None
+    handler = make_coordinator()
+    pr.reject_report(handler, report.id, reason="out_of_scope", note="不属于本平台")
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1), tick=False):
+        pr.reopen_report(handler, report.id, note="属于消防隐患，重新处理")
+        db.session.refresh(report)
+        assert report.state == ReportState.NEW and report.reject_reason is None and report.status_note == ""
+        assert pr.report_clock(report).seconds_left == 60  # the clock starts again at the reopening
+    with pytest.raises(FieldErrors):
+        pr.reopen_report(handler, report.id, note="  ")
+    with pytest.raises(FieldErrors):
+        pr.reject_report(handler, report.id, reason="bogus", note="x")
+
+
+def test_a_merged_report_cannot_be_reopened_or_merged_into(category, make_volunteer, make_coordinator):
+    handler, reporter = make_coordinator(), make_volunteer()
+    kept, duplicate, third = send(reporter, category()), send(reporter, category()), send(reporter, category())
+    pr.merge_report(handler, duplicate.id, kept.id)
+    with pytest.raises(pr.ReportStateError):
+        pr.reopen_report(handler, duplicate.id, note="试试")
+    with pytest.raises(pr.BadMergeError):
+        pr.merge_report(handler, third.id, duplicate.id)
+    assert pr.allowed_steps(handler, db.session.get(Report, duplicate.id)) == set()
+
+
+def test_every_report_step_has_a_name_in_the_audit_log():
+    """The steps are audited as f"report.{action}" (the audit-label test finds only literal strings)."""
+    from volunteer.models import EventAction
+    from volunteer.services import admin
+
+    steps = {a.value for a in EventAction} - {"created", "merged_in"}
+    assert {f"report.{s}" for s in steps} <= set(admin.ACTION_LABELS)

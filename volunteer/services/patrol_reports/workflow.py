@@ -1,0 +1,290 @@
+"""The handlers' steps: sign (签收), dispatch (交办), handle (办结), close, reject, reopen, merge.
+
+Each step is one conditional UPDATE (``WHERE state = <the state it starts from>``) whose row count is checked, plus
+its timeline event and audit record, in one transaction. Two handlers signing at once: one wins, the other is told
+who signed. Points for a confirmed report go through the ledger once (source key ``report:<id>``), capped per
+volunteer per local day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, func, select, update
+
+from volunteer.db import utcnow
+from volunteer.errors import DomainError, FieldErrors
+from volunteer.extensions import db
+from volunteer.localtime import format_local, local_date, local_day_bounds
+from volunteer.models import (
+    EntryKind,
+    EventAction,
+    PhotoKind,
+    PointEntry,
+    RejectReason,
+    Report,
+    ReportPhoto,
+    ReportState,
+    Team,
+    User,
+)
+from volunteer.services import audit, ledger, teams
+from volunteer.services.patrol_reports.common import (
+    AlreadySignedError,
+    ReportStateError,
+    add_event,
+    can_handle,
+    deadline,
+    load_handled_report,
+    state_label,
+)
+from volunteer.services.patrol_reports.photos import clean_photos
+from volunteer.services.text import clean_text
+
+S = ReportState
+#: states a step may start from
+SIGNABLE = (S.NEW,)
+DISPATCHABLE = (S.SIGNED, S.DISPATCHED)
+HANDLEABLE = (S.DISPATCHED,)
+CLOSABLE = (S.HANDLED,)
+REJECTABLE = (S.NEW, S.SIGNED, S.DISPATCHED, S.HANDLED)
+REOPENABLE = (S.HANDLED, S.CLOSED, S.REJECTED)
+MERGEABLE = REJECTABLE
+
+
+class BadAssigneeError(DomainError):
+    message = _l("Choose a team under this report's team, or a handler of it.")
+
+
+class BadMergeError(DomainError):
+    message = _l("Merge into a report that is itself not merged or rejected.")
+    status_code = 409
+
+
+def award_key(report_id: int) -> str:
+    """The ledger source key of a report's points (unique: credited once)."""
+    return f"report:{report_id}"
+
+
+def allowed_steps(actor: User, report: Report) -> set[str]:
+    """The steps the actor may take on this report now (for the page's buttons; the step functions re-check)."""
+    if not can_handle(actor, report):
+        return set()
+    state = ReportState(report.state)
+    steps = {name for name, states in (("sign", SIGNABLE), ("dispatch", DISPATCHABLE), ("handle", HANDLEABLE),
+                                       ("close", CLOSABLE), ("reject", REJECTABLE), ("reopen", REOPENABLE),
+                                       ("merge", MERGEABLE)) if state in states}
+    if state == S.REJECTED and report.duplicate_of_id is not None:
+        steps.discard("reopen")  # a merged report lives on in the one it was merged into
+    return steps
+
+
+def _step(actor: User, report: Report, allowed: tuple[ReportState, ...], to: ReportState, action: EventAction,
+          values: dict[str, Any], note: str = "", now: datetime | None = None, **event: Any) -> ReportState:
+    """Move the report in one conditional UPDATE from its current state; timeline and audit in the same
+    transaction (a helper: no commit). Raises when another handler moved it first."""
+    was = ReportState(report.state)
+    if was not in allowed:
+        raise ReportStateError(state=state_label(was))
+    now = now or utcnow()
+    changed = db.session.execute(
+        update(Report).where(Report.id == report.id, Report.state == was).values(state=to, **values)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        db.session.rollback()
+        _raise_moved(report)
+    add_event(report.id, actor.id, action, was, to, note, at=now, **event)
+    audit.record(actor.id, f"report.{action.value}", f"report:{report.id}", before=was.value, after=to.value,
+                 note=note[:200])
+    return was
+
+
+def _raise_moved(report: Report) -> None:
+    """Tell the loser of a race what happened: who signed, or the report's new state."""
+    db.session.refresh(report)
+    if report.state == S.SIGNED and report.signed_by_id is not None:
+        signer = db.session.get(User, report.signed_by_id)
+        raise AlreadySignedError(name=signer.name if signer else "?", time=format_local(report.signed_at))
+    raise ReportStateError(state=state_label(report.state))
+
+
+def _note(errors: dict, raw: str | None, required: Any = None) -> str:
+    return clean_text(errors, "note", raw, Report.status_note, required=required, multiline=True)
+
+
+def _finish(report: Report) -> Report:
+    db.session.commit()
+    db.session.refresh(report)
+    return report
+
+
+def sign_report(actor: User, report_id: int, now: datetime | None = None) -> Report:
+    """签收: the handler takes the report; the dispatch clock runs."""
+    report = load_handled_report(actor, report_id)
+    now = now or utcnow()
+    if report.state == S.SIGNED and report.signed_by_id is not None:
+        _raise_moved(report)
+    _step(actor, report, SIGNABLE, S.SIGNED, EventAction.SIGNED,
+          {"signed_at": now, "signed_by_id": actor.id, "due_at": deadline(report.category, S.SIGNED,
+                                                                          report.clock_from)}, now=now)
+    return _finish(report)
+
+
+def dispatch_report(actor: User, report_id: int, *, team_id: int | None, user_id: int | None, note: str | None,
+                    now: datetime | None = None) -> Report:
+    """交办: to a team in the report's team subtree and/or a handler of it, with a note; again to redirect it."""
+    report = load_handled_report(actor, report_id)
+    errors: dict = {}
+    text = _note(errors, note)
+    if errors:
+        raise FieldErrors(errors)
+    if team_id is None and user_id is None:
+        raise BadAssigneeError()
+    root = db.session.get(Team, report.team_id)
+    target_team = db.session.get(Team, team_id) if team_id is not None else None
+    if team_id is not None and (target_team is None or not target_team.path.startswith(root.path)):
+        raise BadAssigneeError()
+    if user_id is not None:
+        handler = db.session.get(User, user_id)
+        if handler is None or (target_team or root).id not in teams.managed_team_ids(handler):
+            raise BadAssigneeError()
+    now = now or utcnow()
+    _step(actor, report, DISPATCHABLE, S.DISPATCHED, EventAction.DISPATCHED,
+          {"dispatched_at": now, "assigned_team_id": team_id, "assigned_user_id": user_id,
+           "due_at": deadline(report.category, S.DISPATCHED, report.clock_from)}, text, now,
+          team_id=team_id, user_id=user_id)
+    return _finish(report)
+
+
+def handle_report(actor: User, report_id: int, *, note: str | None, photo: bytes | None = None,
+                  now: datetime | None = None) -> Report:
+    """办结: the handler says what was done (the reporter reads it), optionally with a photo."""
+    report = load_handled_report(actor, report_id)
+    errors: dict = {}
+    text = _note(errors, note, required=_l("Please say what was done."))
+    cleaned = []
+    if photo:
+        try:
+            cleaned = clean_photos([photo])
+        except DomainError as exc:
+            errors["photo"] = exc.text
+    if errors:
+        raise FieldErrors(errors)
+    now = now or utcnow()
+    _step(actor, report, HANDLEABLE, S.HANDLED, EventAction.HANDLED,
+          {"handled_at": now, "handled_by_id": actor.id, "status_note": text}, text, now)
+    if cleaned:
+        from volunteer.services.patrol_reports.filing import _add_photos
+
+        taken = db.session.scalar(select(func.count(ReportPhoto.id)).where(
+            ReportPhoto.report_id == report.id, ReportPhoto.kind == PhotoKind.FEEDBACK)) or 0
+        if taken < 3:  # a report handled again after reopening keeps its earlier feedback photos
+            _add_photos(report.id, actor.id, PhotoKind.FEEDBACK, cleaned[:1], start=taken)
+    return _finish(report)
+
+
+def close_report(actor: User, report_id: int, *, useful: bool, note: str | None = None,
+                 now: datetime | None = None) -> Report:
+    """Close after 办结; "confirmed and useful" credits the reporter the category's points once (daily cap)."""
+    report = load_handled_report(actor, report_id)
+    errors: dict = {}
+    text = _note(errors, note)
+    if errors:
+        raise FieldErrors(errors)
+    now = now or utcnow()
+    _step(actor, report, CLOSABLE, S.CLOSED, EventAction.CLOSED,
+          {"closed_at": now, "closed_by_id": actor.id, "due_at": None, "confirmed_useful": useful}, text, now)
+    if useful:
+        awarded = _award(actor, report, now)
+        if awarded:
+            db.session.execute(update(Report).where(Report.id == report.id)
+                               .values(points_awarded=Report.points_awarded + awarded)
+                               .execution_options(synchronize_session=False))
+    return _finish(report)
+
+
+def _award(actor: User, report: Report, now: datetime) -> int:
+    """Credit the reporter once, within the daily cap (a helper: no commit). Returns the points credited."""
+    points = report.category.points
+    key = award_key(report.id)
+    if points <= 0 or db.session.scalar(select(exists().where(PointEntry.source_key == key))):
+        return 0  # nothing to earn, or credited at an earlier closing (a reopened report)
+    # take the reporter's row lock first, so two closings for one volunteer cannot both fit under the cap
+    db.session.execute(update(User).where(User.id == report.reporter_id)
+                       .values(points_balance=User.points_balance).execution_options(synchronize_session=False))
+    start, end = local_day_bounds(local_date(now))
+    earned = db.session.scalar(select(func.coalesce(func.sum(PointEntry.amount), 0)).where(
+        PointEntry.user_id == report.reporter_id, PointEntry.kind == EntryKind.REPORT_AWARD,
+        PointEntry.created_at >= start, PointEntry.created_at < end)) or 0
+    amount = min(points, current_app.config["REPORT_DAILY_POINTS_CAP"] - int(earned))
+    if amount <= 0:
+        return 0
+    entry = ledger.credit(report.reporter_id, amount, EntryKind.REPORT_AWARD, key,
+                          note=report.category.name_zh[:200], actor_id=actor.id)
+    entry.created_at = now
+    db.session.flush()
+    return amount
+
+
+def reject_report(actor: User, report_id: int, *, reason: RejectReason | str, note: str | None,
+                  now: datetime | None = None) -> Report:
+    """Not taken up (duplicate, invalid, out of scope), with a reason the reporter reads. Earns nothing."""
+    report = load_handled_report(actor, report_id)
+    errors: dict = {}
+    text = _note(errors, note, required=_l("Please tell the reporter why."))
+    if reason not in set(RejectReason):
+        errors["reason"] = _l("Choose a reason.")
+    if errors:
+        raise FieldErrors(errors)
+    now = now or utcnow()
+    _step(actor, report, REJECTABLE, S.REJECTED, EventAction.REJECTED,
+          {"rejected_at": now, "reject_reason": RejectReason(reason), "status_note": text, "due_at": None},
+          text, now)
+    return _finish(report)
+
+
+def reopen_report(actor: User, report_id: int, *, note: str | None, now: datetime | None = None) -> Report:
+    """Reopen with a reason: back to "signed" when it had been signed for, else "new"; the clock starts again."""
+    report = load_handled_report(actor, report_id)
+    errors: dict = {}
+    text = _note(errors, note, required=_l("Please say why it is reopened."))
+    if errors:
+        raise FieldErrors(errors)
+    if report.duplicate_of_id is not None:
+        raise ReportStateError(state=state_label(report.state))
+    now = now or utcnow()
+    to = S.SIGNED if report.signed_at is not None else S.NEW
+    _step(actor, report, REOPENABLE, to, EventAction.REOPENED,
+          {"reopened_at": now, "clock_from": now, "due_at": deadline(report.category, to, now),
+           "dispatched_at": None, "assigned_team_id": None, "assigned_user_id": None, "handled_at": None,
+           "handled_by_id": None, "closed_at": None, "closed_by_id": None, "rejected_at": None,
+           "reject_reason": None, "confirmed_useful": False, "status_note": ""}, text, now)
+    return _finish(report)
+
+
+def merge_report(actor: User, report_id: int, into_report_id: int, *, note: str | None = None,
+                 now: datetime | None = None) -> Report:
+    """Merge a duplicate into another report the actor handles: it is closed as a duplicate pointing there."""
+    report = load_handled_report(actor, report_id)
+    target = load_handled_report(actor, into_report_id)
+    errors: dict = {}
+    text = _note(errors, note)
+    if errors:
+        raise FieldErrors(errors)
+    merge_into(actor, report, target, text, now or utcnow())
+    return _finish(report)
+
+
+def merge_into(actor: User, report: Report, target: Report, note: str, now: datetime) -> None:
+    """Reject ``report`` as a duplicate of ``target`` with an event on both (a helper: no commit)."""
+    if target.id == report.id or target.duplicate_of_id is not None or target.state == S.REJECTED:
+        raise BadMergeError()
+    _step(actor, report, MERGEABLE, S.REJECTED, EventAction.MERGED,
+          {"rejected_at": now, "reject_reason": RejectReason.DUPLICATE, "duplicate_of_id": target.id,
+           "status_note": note or str(_l("Merged into report %(number)d.", number=target.id)), "due_at": None},
+          note, now, other_report_id=target.id)
+    add_event(target.id, actor.id, EventAction.MERGED_IN, ReportState(target.state), ReportState(target.state),
+              note, other_report_id=report.id, at=now)
