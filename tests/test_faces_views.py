@@ -7,6 +7,7 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import PASSWORD
 from tests.facekit import PHOTOS, jpeg, obama_enrolment, obama_live
 from volunteer.extensions import db
 from volunteer.models import FaceConsent, FaceTemplate
@@ -106,3 +107,24 @@ def test_delete_my_face_data(volunteer_client):
 def test_face_pages_are_for_volunteers_only(client, login, make_coordinator, path):
     login(make_coordinator())
     assert client.get(path).status_code == 403
+
+
+@pytest.mark.app_config(FACE_VERIFY_LIMIT="3 per 10 minutes")
+def test_face_uploads_share_one_budget_per_volunteer(app, volunteer_client, make_volunteer):
+    """Every face upload costs the server a face analysis, accepted or not: enrolment, practice, check-in and
+    check-out draw on one budget per volunteer; pages (GET) and other volunteers are not affected."""
+    client, _ = volunteer_client
+    client.post("/faces/consent", data={"decision": "accept"})
+    json = {"Accept": "application/json"}
+    assert client.post("/faces/enrol", data=_files("photo", [b"not a photo"]), headers=json).status_code == 400
+    assert client.post("/faces/enrol", data=_files("photo", [b"not a photo"]), headers=json).status_code == 400
+    assert client.post("/faces/verify", data=_files("frame", [b"not a photo"])).status_code == 302  # not enrolled
+    blocked = client.post("/volunteer/shifts/1/check-in", data=_files("frame", [b"x"]), headers=json)
+    assert blocked.status_code == 429
+    assert blocked.json["message"] == "Too many attempts. Please try again in 10 minutes."  # what the camera shows
+    assert client.post("/volunteer/shifts/1/check-out", headers=json).status_code == 429
+    assert client.get("/faces/enrol").status_code == 200
+
+    other, someone = app.test_client(), make_volunteer()
+    assert other.post("/login", data={"mobile": someone.mobile, "password": PASSWORD}).status_code == 302
+    assert other.post("/volunteer/shifts/1/check-in", headers=json).status_code == 404  # their own budget

@@ -57,6 +57,7 @@ class Config:
     PROXY_HOPS = 0
     #: unknown voucher codes per staff account, across the lookup, QR and redeem routes together
     VOUCHER_LOOKUP_LIMIT = "30 per 10 minutes"
+    #: face uploads per volunteer, accepted or not, across enrolment, practice, check-in and check-out (face_checks)
     FACE_VERIFY_LIMIT = "10 per 10 minutes"
     #: how long a reward the database found sold out is refused without asking it again (see volunteer/soldout.py)
     SOLD_OUT_CACHE_SECONDS = 5.0

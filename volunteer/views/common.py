@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from babel import Locale
-from flask import Flask, abort, flash, g, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, request, session, url_for
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import IntegerConverter
@@ -62,6 +62,18 @@ def roles_required(*roles: Role) -> Callable:
         return wrapped
 
     return decorator
+
+
+def _face_key() -> str:
+    # the account, not the address: a volunteer's phone changes networks, and one account is one budget
+    return f"face-checks:{current_user.id if current_user.is_authenticated else request.remote_addr}"
+
+
+#: every face upload (enrolment, practice, check-in, check-out) costs the server a face analysis per frame, accepted
+#: or not: one budget per volunteer across those routes, shared by all workers through the limiter's storage. The
+#: refusals that matter to security (failed verifications) have their own, stricter count in the database.
+face_checks = limiter.shared_limit(lambda: current_app.config["FACE_VERIFY_LIMIT"], scope="face-checks",
+                                   key_func=_face_key, methods=["POST"])
 
 
 def retry_message() -> str:

@@ -10,7 +10,7 @@ from volunteer import forms
 from volunteer.errors import DomainError
 from volunteer.models import Role
 from volunteer.services import face_evidence, face_id
-from volunteer.views.common import roles_required
+from volunteer.views.common import face_checks, roles_required
 
 bp = Blueprint("faces", __name__, url_prefix="/faces")
 #: the status of a face or check-in attempt that was understood but refused (its JSON says why)
@@ -73,6 +73,7 @@ def consent():
 
 @bp.route("/enrol", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
+@face_checks
 def enrol():
     """Three captures from the camera (or three uploads)."""
     if not face_id.has_consent(current_user.id):
@@ -102,6 +103,7 @@ def new_challenge():
 
 @bp.route("/verify", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
+@face_checks
 def verify():
     """Try face verification (the same check as at check-in), to practise or test the camera."""
     if not face_id.is_enrolled(current_user.id):

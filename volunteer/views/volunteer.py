@@ -17,7 +17,7 @@ from volunteer.errors import DomainError
 from volunteer.localtime import local_today
 from volunteer.models import Category, Role
 from volunteer.services import attendance, face_id, points, rewards, shifts, stars
-from volunteer.views.common import flash_error, form_int, page_number, redirect_with_notice, roles_required
+from volunteer.views.common import face_checks, flash_error, form_int, page_number, redirect_with_notice, roles_required
 from volunteer.views.faces import REFUSED, challenge_payload, uploaded_frames, wants_json
 
 bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
@@ -117,6 +117,7 @@ def _check_error(exc: DomainError):
 
 @bp.route("/shifts/<int:shift_id>/check-in", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
+@face_checks
 def check_in(shift_id: int):
     """Check in with the face at the patrol place."""
     if request.method == "GET":
@@ -142,6 +143,7 @@ def check_in_for_review(shift_id: int):
 
 @bp.route("/shifts/<int:shift_id>/check-out", methods=["GET", "POST"])
 @roles_required(Role.VOLUNTEER)
+@face_checks
 def check_out(shift_id: int):
     """Check out with the face (or for review after failures)."""
     if request.method == "GET":
