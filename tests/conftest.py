@@ -28,6 +28,19 @@ PHOTOS = Path(__file__).resolve().parent.parent / ".cache" / "photos"
 _mobiles = itertools.count(13900000000)
 
 
+def require_redis(address: str) -> str:
+    """The address of a Redis that answers; a test needing one is skipped without it, and fails in CI."""
+    import redis
+
+    try:
+        redis.Redis.from_url(address, socket_connect_timeout=1).ping()
+    except redis.ConnectionError as exc:
+        if running_in_ci():
+            raise
+        pytest.skip(f"Redis unreachable: {exc}")
+    return address
+
+
 def _base_config(tmp_path: Path, url: str) -> dict:
     return {
         "TESTING": True,

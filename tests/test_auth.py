@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, require_redis
 from volunteer.errors import FieldErrors
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, User
@@ -179,16 +179,7 @@ def test_successful_logins_do_not_count_towards_the_limit(client, make_volunteer
 @pytest.mark.app_config(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/15", LOGIN_LIMIT_PER_ACCOUNT="2 per minute")
 def test_rate_limits_can_live_in_redis(app, make_volunteer):
     """Production shares limits between gunicorn workers through Redis."""
-    import redis
-
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
-    except redis.ConnectionError as exc:
-        from volunteer.config import running_in_ci
-
-        if running_in_ci():
-            raise
-        pytest.skip(f"Redis unreachable: {exc}")
+    require_redis("redis://127.0.0.1:6379/15")
     user = make_volunteer()
     first, second = app.test_client(), app.test_client()  # two "workers" sharing one store
     first.post("/login", data={"mobile": user.mobile, "password": "wrong-wrong"})

@@ -17,7 +17,7 @@ import time_machine
 from sqlalchemy import event, func, select, update
 
 from tests.concurrency import kinds, race, warm_pool
-from tests.conftest import postgres_only
+from tests.conftest import postgres_only, require_redis
 from volunteer import forms, soldout
 from volunteer.db import utcnow
 from volunteer.extensions import db
@@ -482,19 +482,7 @@ def redis_url():
     import redis
 
     address = "redis://127.0.0.1:6379/14"
-
-    def url() -> str:
-        try:
-            redis.Redis.from_url(address, socket_connect_timeout=1).ping()
-        except redis.ConnectionError as exc:
-            from volunteer.config import running_in_ci
-
-            if running_in_ci():
-                raise
-            pytest.skip(f"Redis unreachable: {exc}")
-        return address
-
-    yield url
+    yield lambda: require_redis(address)
     try:
         client = redis.Redis.from_url(address, socket_connect_timeout=1)
         for name in client.scan_iter(f"{REDIS_PREFIX}*"):
