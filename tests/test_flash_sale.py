@@ -422,6 +422,22 @@ def test_twenty_presses_one_voucher_and_nineteen_clear_answers(app, client, logi
     assert vouchers(reward.id) == 1 and balance(user.id) == 9_900 and stock(reward.id) == 99
 
 
+def test_the_confirmation_page_says_limit_reached_before_sold_out(client, login, make_volunteer, make_reward):
+    """The volunteer took the last one and reached their limit: the page says what a restock would not change.
+    (A press on a sold-out reward is answered "out of stock" from the sold-out path without asking the limit:
+    true too, and what keeps a flash sale's late presses cheap.)"""
+    user = make_volunteer(points=1_000)
+    reward = make_reward(cost=100, stock=1, per_volunteer_limit=1, limit_period_days=30)
+    login(user)
+    client.post("/language/en")
+    assert "/volunteer/vouchers/" in client.post(f"/volunteer/rewards/{reward.id}/redeem",
+                                                 data={"key": key()}).headers["Location"]
+    assert stock(reward.id) == 0
+    page = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "You have reached the limit for this reward (1 per 30 days)." in page
+    assert "data-confirm-redeem" not in page and "out of stock" not in page
+
+
 @postgres_only
 @pytest.mark.app_config(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 25})  # every press has its connection at once
 def test_twenty_presses_at_once_through_the_web_one_voucher_and_nineteen_clear_answers(

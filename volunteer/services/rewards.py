@@ -218,10 +218,11 @@ def quote_redemption(user: User, reward_id: int) -> Quote:
         problem = StarTooLowError(stars=reward.min_star, have=star)
     elif user.points_balance < reward.points_cost:
         problem = InsufficientPointsError(missing=reward.points_cost - user.points_balance)
+    elif reward.per_volunteer_limit is not None and _held(user.id, reward, now) >= reward.per_volunteer_limit:
+        # before the stock, as redeeming asks them: a restock would not help this volunteer
+        problem = LimitReachedError(limit=reward.per_volunteer_limit, days=reward.limit_period_days)
     elif reward.stock is not None and reward.stock <= 0:
         problem = OutOfStockError()
-    elif reward.per_volunteer_limit is not None and _held(user.id, reward, now) >= reward.per_volunteer_limit:
-        problem = LimitReachedError(limit=reward.per_volunteer_limit, days=reward.limit_period_days)
     recent = recent_redemption(user.id, reward.id, now)
     minutes = int((now - recent.created_at).total_seconds() // 60) if recent else 0
     return Quote(reward, user.points_balance, user.points_balance - reward.points_cost, star,
