@@ -121,6 +121,52 @@ def test_the_second_signer_is_told_who_signed(client, login, make_volunteer, mak
     assert "赵敏" in answer
 
 
+@pytest.mark.parametrize("locale, told", [("zh_CN", "赵敏 已把此上报交办给 宝石社区（"),
+                                           ("en", "赵敏 already dispatched this report to 宝石社区 (")])
+def test_a_dispatch_from_a_page_older_than_the_last_dispatch_is_refused(client, login, make_volunteer,
+                                                                        make_coordinator, manhole, team,
+                                                                        locale, told):
+    """The page carries the dispatch it showed; another handler's dispatch since then wins, and this one is told."""
+    import re
+
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    first = make_coordinator("赵敏")
+    pr.sign_report(first, report.id)
+    second = make_coordinator("王磊")
+    login(second).post(f"/language/{locale}")
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    seen = re.search(r'name="seen_version" value="(\d+)"', page).group(1)
+    assert seen == "0"
+    pr.dispatch_report(first, report.id, team_id=team.id, user_id=None, note="")  # while the page is open
+    answer = client.post(f"/reports/{report.id}/dispatch", data={"user_id": str(second.id), "seen_version": seen},
+                         follow_redirects=True).get_data(as_text=True)
+    assert told in answer
+    db.session.refresh(report)
+    assert (report.assigned_team_id, report.assigned_user_id) == (team.id, None)
+    # the reloaded page carries the new dispatch: redirecting it from there works
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    seen = re.search(r'name="seen_version" value="(\d+)"', page).group(1)
+    assert seen == str(pr.dispatch_version(report)) != "0"
+    assert client.post(f"/reports/{report.id}/dispatch", data={"user_id": str(second.id), "seen_version": seen}
+                       ).status_code == 302
+    db.session.refresh(report)
+    assert (report.assigned_team_id, report.assigned_user_id) == (None, second.id)
+
+
+@pytest.mark.parametrize("forged", ["abc", "1" * 19, "-1"])
+def test_a_garbled_dispatch_version_asks_for_a_reload_and_changes_nothing(client, login, make_volunteer,
+                                                                          make_coordinator, manhole, team, forged):
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    login(handler)
+    answer = client.post(f"/reports/{report.id}/dispatch", data={"team_id": str(team.id), "seen_version": forged},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "页面已过期，请刷新后再试。" in answer
+    db.session.refresh(report)
+    assert report.state == ReportState.SIGNED and report.assigned_team_id is None
+
+
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     for table in db.metadata.sorted_tables:

@@ -165,6 +165,31 @@ def test_a_step_from_the_wrong_state_is_refused(category, make_volunteer, make_c
     assert "李强" in caught.value.text
 
 
+def test_a_dispatch_from_an_older_page_is_told_who_dispatched_it_to_whom(category, make_volunteer,
+                                                                        make_coordinator, team):
+    """The second handler's page showed the report before the first one's dispatch: refused, nothing changed."""
+    report = send(make_volunteer(), category())
+    first, second = make_coordinator("李强"), make_coordinator("王磊")
+    pr.sign_report(first, report.id)
+    page = pr.dispatch_version(report)
+    assert page == 0
+    pr.dispatch_report(first, report.id, team_id=team.id, user_id=None, note="", seen_version=page)
+    with pytest.raises(pr.AlreadyDispatchedError) as caught:
+        pr.dispatch_report(second, report.id, team_id=None, user_id=second.id, note="", seen_version=page)
+    assert caught.value.text.startswith(f"李强 已把此上报交办给 {team.name}（")
+    assert caught.value.status_code == 409
+    db.session.refresh(report)
+    assert (report.assigned_team_id, report.assigned_user_id) == (team.id, None)
+    # from the page as it is now, re-dispatching works, and the next stale page names the newer dispatch
+    newer = pr.dispatch_version(report)
+    assert newer > 0
+    pr.dispatch_report(second, report.id, team_id=team.id, user_id=second.id, note="", seen_version=newer)
+    with pytest.raises(pr.AlreadyDispatchedError) as caught:
+        pr.dispatch_report(first, report.id, team_id=team.id, user_id=None, note="", seen_version=newer)
+    assert caught.value.text.startswith(f"王磊 已把此上报交办给 {team.name} / 王磊（")
+    assert db.session.scalar(select(func.count(ReportEvent.id)).where(ReportEvent.action == "dispatched")) == 2
+
+
 def test_rejected_reports_earn_nothing(category, make_volunteer, make_coordinator):
     reporter, handler = make_volunteer(), make_coordinator()
     report = send(reporter, category())
@@ -324,6 +349,56 @@ def test_two_handlers_sign_at_once_one_wins_the_other_is_told_who(app, category,
     loser = next(r for r in results if r != "signed")
     assert ("李强" in loser.text) != ("王磊" in loser.text)
     assert db.session.scalar(select(func.count(ReportEvent.id)).where(ReportEvent.action == "signed")) == 1
+
+
+@postgres_only
+@pytest.mark.parametrize("from_page", [True, False], ids=["version from the page", "version as loaded"])
+def test_two_handlers_redispatch_at_once_one_wins_the_other_is_told_who(app, category, make_volunteer,
+                                                                        make_coordinator, team, monkeypatch,
+                                                                        from_page):
+    """Both handlers load the report in the same dispatch before either writes (a barrier after the load makes
+    sure); without the UPDATE's "still that dispatch" condition both succeed and the last one silently wins."""
+    import threading
+
+    from tests.concurrency import race
+    from volunteer.services.patrol_reports import workflow
+
+    report = send(make_volunteer(), category())
+    handlers = [make_coordinator("李强"), make_coordinator("王磊")]
+    pr.sign_report(handlers[0], report.id)
+    pr.dispatch_report(handlers[0], report.id, team_id=team.id, user_id=None, note="")
+    report_id, seen = report.id, pr.dispatch_version(report)
+    handler_ids = [h.id for h in handlers]
+    targets = [dict(team_id=team.id, user_id=handler_ids[0]), dict(team_id=None, user_id=handler_ids[1])]
+    loaded = threading.Barrier(2)
+    load = workflow.load_handled_report
+
+    def load_then_wait(actor, report_id):
+        found = load(actor, report_id)
+        loaded.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(workflow, "load_handled_report", load_then_wait)
+
+    def redispatch(index: int):
+        from volunteer.models import User
+
+        pr.dispatch_report(db.session.get(User, handler_ids[index]), report_id, note="改派",
+                           seen_version=seen if from_page else None, **targets[index])
+        return index
+
+    results = race(app, redispatch, 2)
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyDispatchedError", "int"], results
+    winner = next(r for r in results if isinstance(r, int))
+    loser = next(r for r in results if not isinstance(r, int))
+    names = ["李强", "王磊"]
+    to = f"{team.name} / 李强" if winner == 0 else "王磊"
+    assert loser.text.startswith(f"{names[winner]} 已把此上报交办给 {to}（"), loser.text
+    db.session.expire_all()
+    report = db.session.get(Report, report_id)
+    assert (report.assigned_team_id, report.assigned_user_id) == (targets[winner]["team_id"],
+                                                                 targets[winner]["user_id"])
+    assert db.session.scalar(select(func.count(ReportEvent.id)).where(ReportEvent.action == "dispatched")) == 2
 
 
 def test_a_report_sent_while_checked_in_is_linked_to_the_shift(category, make_volunteer, make_shift,

@@ -131,11 +131,15 @@ def test_a_double_click_issues_one_voucher(app, make_volunteer, make_reward):
     assert db.session.scalar(select(func.count(Voucher.id))) == 1
 
 
+NOT_OFFERED = "This reward is not available: it has been withdrawn, or the link is wrong."
+
+
 @pytest.mark.parametrize("setup, error, message", [
     (dict(cost=300), rewards.ledger.InsufficientPointsError, "Not enough points: you need 100 more."),
     (dict(stock=0), rewards.OutOfStockError, "Sorry, this reward is out of stock. Your points were not used."),
     (dict(min_star=2), rewards.StarTooLowError, "This reward needs 2 stars; you have 0."),
-    (dict(status=RewardStatus.PROPOSED), rewards.NotOnSaleError, "This reward is not on sale now."),
+    (dict(status=RewardStatus.PROPOSED), rewards.RewardNotOfferedError, NOT_OFFERED),
+    (dict(status=RewardStatus.RETIRED), rewards.RewardNotOfferedError, NOT_OFFERED),
     (dict(on_sale_from=datetime(2999, 1, 1, 2, tzinfo=UTC)), rewards.NotOpenYetError,
      "Not yet: this reward goes on sale at 2999-01-01 10:00. Please press again then."),
     (dict(on_sale_until=utcnow() - timedelta(days=1)), rewards.NotOnSaleError, "This reward is not on sale now."),
@@ -150,6 +154,35 @@ def test_each_refusal_names_its_reason_and_loses_nothing(app, make_volunteer, ma
     assert balance(user) == 200 and stock(reward) == before_stock
     assert db.session.scalar(select(func.count(Voucher.id))) == 0
     assert db.session.scalar(select(func.count(PointEntry.id)).where(PointEntry.amount < 0)) == 0
+
+
+@pytest.mark.parametrize("status", [RewardStatus.RETIRED, RewardStatus.PROPOSED, None])
+@pytest.mark.parametrize("locale, text", [("en", NOT_OFFERED), ("zh_CN", "这个奖品不可兑换：它已下架，或者链接有误。")])
+def test_a_reward_the_volunteer_cannot_see_is_not_found_on_every_page(client, login, make_volunteer, make_reward,
+                                                                     status, locale, text):
+    """Retired, awaiting approval or no such id: the reward page, its confirmation and the redemption itself all
+    answer 404 with the same clear message (not 409, not a redirect to a page that is itself missing)."""
+    user = make_volunteer(points=500)
+    reward_id = make_reward(cost=100, status=status).id if status else 999_999
+    login(user).post(f"/language/{locale}")
+    for response in (client.get(f"/volunteer/rewards/{reward_id}"),
+                     client.get(f"/volunteer/rewards/{reward_id}/redeem"),
+                     client.post(f"/volunteer/rewards/{reward_id}/redeem", data={"key": key(), "seen": "0"})):
+        assert response.status_code == 404
+        assert text in response.get_data(as_text=True)
+    assert balance(user) == 500
+    assert db.session.scalar(select(func.count(Voucher.id))) == 0
+
+
+def test_a_retry_after_the_reward_was_retired_still_gets_its_voucher(app, make_volunteer, make_reward, make_admin):
+    user, reward = make_volunteer(points=500), make_reward(cost=100)
+    form_key = key()
+    first = rewards.redeem(user.id, reward.id, form_key)
+    rewards.set_reward_status(make_admin(), reward.id, RewardStatus.RETIRED)
+    assert rewards.redeem(user.id, reward.id, form_key) == first
+    with pytest.raises(rewards.RewardNotOfferedError):
+        rewards.redeem(user.id, reward.id, key())
+    assert balance(user) == 400
 
 
 def test_the_per_volunteer_limit(app, make_volunteer, make_reward):

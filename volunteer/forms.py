@@ -112,6 +112,16 @@ def whole_number(raw: str, low: int = -INT_MAX, high: int = INT_MAX) -> int:
     return value
 
 
+class VersionField(_Typed):
+    """The version of a record that a page showed and its form carries back (digits, up to 18: a microsecond
+    timestamp fits); anything else means the page is not one we sent, or too old to trust."""
+
+    def parse(self, raw: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,18}", raw):
+            raise ValueError(str(_l("This page is out of date. Please reload it and try again.")))
+        return int(raw)
+
+
 class DecimalField(_Typed):
     """A finite decimal number from ``low`` to ``high`` (no NaN, no infinity, no exponent)."""
 
@@ -355,6 +365,8 @@ class DispatchForm(ReportNoteForm):
 
     team_id = IntField(low=1)
     user_id = IntField(low=1)
+    #: the dispatch the page showed (``patrol_reports.dispatch_version``): a newer one refuses this one
+    seen_version = VersionField()
 
     def validate_user_id(self, field) -> None:
         if field.data is None and self.team_id.data is None:

@@ -46,6 +46,12 @@ CATEGORY_LABELS = {
 }
 
 
+class RewardNotOfferedError(NotFoundError):
+    """A reward the volunteer cannot see (retired, awaiting approval, or no such id): to them it does not exist."""
+
+    message = _l("This reward is not available: it has been withdrawn, or the link is wrong.")
+
+
 class NotOnSaleError(DomainError):
     message = _l("This reward is not on sale now.")
     status_code = 409
@@ -159,7 +165,7 @@ def offered_reward(reward_id: int) -> Reward:
     """A reward as a volunteer may open it: active only; a proposal or a retired reward is "not found"."""
     reward = db.session.get(Reward, reward_id)
     if reward is None or reward.status != RewardStatus.ACTIVE:
-        raise NotFoundError()
+        raise RewardNotOfferedError()
     return reward
 
 
@@ -291,12 +297,14 @@ def _issue(user_id: int, reward_id: int, key: str, seen: soldout.Look,
     now = utcnow()
     terms = redemption.lock_terms(user_id, reward_id)
     if terms is None:
-        raise NotFoundError()
+        raise RewardNotOfferedError()
     if terms.role != Role.VOLUNTEER:
         raise PermissionDeniedError()
-    if terms.on_sale_from and terms.on_sale_from > now and terms.status == RewardStatus.ACTIVE:
+    if terms.status != RewardStatus.ACTIVE:  # as ``offered_reward``: what the volunteer cannot see does not exist
+        raise RewardNotOfferedError()
+    if terms.on_sale_from and terms.on_sale_from > now:
         raise NotOpenYetError(time=opening_text(terms.on_sale_from))
-    if terms.status != RewardStatus.ACTIVE or (terms.on_sale_until and terms.on_sale_until <= now):
+    if terms.on_sale_until and terms.on_sale_until <= now:
         raise NotOnSaleError()
     have = stars.star_level(terms.service_minutes)
     if have < terms.min_star:

@@ -102,7 +102,8 @@ def show_report(report_id: int):
     detail = pr.get_report(current_user, report_id)
     teams_, handlers = pr.list_dispatch_choices(current_user, report_id) if "dispatch" in detail.steps else ([], [])
     return render_template("reports/show.html", d=detail, r=detail.report, locale=str(get_locale()),
-                           dispatch_teams=teams_, dispatch_handlers=handlers, reject_reasons=list(RejectReason))
+                           dispatch_teams=teams_, dispatch_handlers=handlers, reject_reasons=list(RejectReason),
+                           dispatch_version=pr.dispatch_version(detail.report))
 
 
 @bp.route("/photos/<int:photo_id>")
@@ -149,7 +150,7 @@ def dispatch(report_id: int):
     def run():
         form = forms.parse(forms.DispatchForm)
         pr.dispatch_report(current_user, report_id, team_id=form.team_id.data, user_id=form.user_id.data,
-                           note=form.note.data)
+                           note=form.note.data, seen_version=form.seen_version.data)
     return _step(report_id, _("Dispatched."), run)
 
 

@@ -6,7 +6,7 @@ The public API, by module (each use case takes the acting user, checks scope and
 - routing:    ``route_report``, ``find_area_team``, ``team_covers``, ``in_polygon``, ``set_team_area``
 - filing:     ``find_duplicates``, ``file_report``, ``list_my_reports``, ``get_photo``, ``may_report``
 - workflow:   ``sign_report``, ``dispatch_report``, ``handle_report``, ``close_report``, ``reject_report``,
-              ``reopen_report``, ``merge_report``, ``allowed_steps``, ``award_key``
+              ``reopen_report``, ``merge_report``, ``allowed_steps``, ``award_key``, ``dispatch_version``
 - queue:      ``list_queue``, ``list_escalated``, ``count_reports``, ``get_report``, ``list_dispatch_choices``
 - common:     scope (``visible_clause``, ``handles_clause``, ``load_report``, ``can_handle``), the clock
               (``deadline``, ``report_clock``, ``Clock``), labels and errors
@@ -27,6 +27,7 @@ from volunteer.services.patrol_reports.common import (
     ACTION_LABELS,
     REJECT_LABELS,
     STATE_LABELS,
+    AlreadyDispatchedError,
     AlreadySignedError,
     Clock,
     NoTeamError,
@@ -69,6 +70,7 @@ from volunteer.services.patrol_reports.workflow import (
     award_key,
     close_report,
     dispatch_report,
+    dispatch_version,
     handle_report,
     merge_report,
     reject_report,
@@ -77,13 +79,14 @@ from volunteer.services.patrol_reports.workflow import (
 )
 
 __all__ = [
-    "ACTION_LABELS", "AlreadySignedError", "BadAssigneeError", "BadMergeError", "CategoryGroup", "CleanPhoto", "Clock",
-    "DuplicateCandidate", "NoTeamError", "NotADuplicateError", "QueueRow", "REJECT_LABELS", "ReportDetail",
-    "ReportFigures", "ReportNotFoundError", "ReportStateError", "STATE_LABELS", "allowed_steps", "award_key",
-    "can_handle", "clean_photo", "clean_photos", "close_report", "count_reports", "deadline", "dispatch_report",
-    "file_report", "find_area_team", "find_duplicates", "get_category", "get_photo", "get_report", "handle_report",
-    "handles_clause", "in_polygon", "is_handler", "list_categories", "list_dispatch_choices", "list_escalated",
-    "list_my_reports", "list_queue", "load_report", "may_report", "merge_report", "reject_report",
-    "reopen_report", "report_clock", "route_report", "seed_categories", "set_team_area", "sign_report",
-    "state_label", "team_covers", "update_category", "visible_clause",
+    "ACTION_LABELS", "AlreadyDispatchedError", "AlreadySignedError", "BadAssigneeError", "BadMergeError",
+    "CategoryGroup", "CleanPhoto", "Clock", "DuplicateCandidate", "NoTeamError", "NotADuplicateError", "QueueRow",
+    "REJECT_LABELS", "ReportDetail", "ReportFigures", "ReportNotFoundError", "ReportStateError", "STATE_LABELS",
+    "allowed_steps", "award_key", "can_handle", "clean_photo", "clean_photos", "close_report", "count_reports",
+    "deadline", "dispatch_report", "dispatch_version", "file_report", "find_area_team", "find_duplicates",
+    "get_category", "get_photo", "get_report", "handle_report", "handles_clause", "in_polygon", "is_handler",
+    "list_categories", "list_dispatch_choices", "list_escalated", "list_my_reports", "list_queue", "load_report",
+    "may_report", "merge_report", "reject_report", "reopen_report", "report_clock", "route_report",
+    "seed_categories", "set_team_area", "sign_report", "state_label", "team_covers", "update_category",
+    "visible_clause",
 ]

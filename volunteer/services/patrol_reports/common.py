@@ -37,6 +37,11 @@ class AlreadySignedError(DomainError):
     status_code = 409
 
 
+class AlreadyDispatchedError(DomainError):
+    message = _l("%(name)s already dispatched this report to %(to)s (%(time)s). Nothing was changed.")
+    status_code = 409
+
+
 class ReportStateError(DomainError):
     message = _l("This report is now “%(state)s”: that step is no longer possible. Please reload the page.")
     status_code = 409

@@ -2,13 +2,16 @@
 
 Each step is one conditional UPDATE (``WHERE state = <the state it starts from>``) whose row count is checked, plus
 its timeline event and audit record, in one transaction. Two handlers signing at once: one wins, the other is told
-who signed. Points for a confirmed report go through the ledger once (source key ``report:<id>``), capped per
-volunteer per local day.
+who signed. A dispatch may start from "dispatched" (to redirect it), so its UPDATE also asks that the report is
+still dispatched as the handler saw it (``dispatch_version``, carried by the page's form): of two handlers
+re-dispatching at once, or one working from a page older than the other's dispatch, one wins and the other is told
+who dispatched it to whom. Points for a confirmed report go through the ledger once (source key
+``report:<id>``), capped per volunteer per local day.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -26,6 +29,7 @@ from volunteer.models import (
     PointEntry,
     RejectReason,
     Report,
+    ReportEvent,
     ReportPhoto,
     ReportState,
     Team,
@@ -33,6 +37,7 @@ from volunteer.models import (
 )
 from volunteer.services import audit, ledger, teams
 from volunteer.services.patrol_reports.common import (
+    AlreadyDispatchedError,
     AlreadySignedError,
     ReportStateError,
     add_event,
@@ -82,16 +87,36 @@ def allowed_steps(actor: User, report: Report) -> set[str]:
     return steps
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def dispatch_version(report: Report) -> int:
+    """Which dispatch the report is in, for a form to carry: 0 when not dispatched, else its ``dispatched_at`` in
+    microseconds since 1970 (every dispatch, re-dispatch included, writes a new one)."""
+    if report.dispatched_at is None:
+        return 0
+    return (report.dispatched_at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _as_dispatched(version: int):
+    """The UPDATE's condition "still dispatched as version ``version`` said" (exact: the stored value itself)."""
+    if version == 0:
+        return Report.dispatched_at.is_(None)
+    return Report.dispatched_at == _EPOCH + timedelta(microseconds=version)
+
+
 def _step(actor: User, report: Report, allowed: tuple[ReportState, ...], to: ReportState, action: EventAction,
-          values: dict[str, Any], note: str = "", now: datetime | None = None, **event: Any) -> ReportState:
-    """Move the report in one conditional UPDATE from its current state; timeline and audit in the same
-    transaction (a helper: no commit). Raises when another handler moved it first."""
+          values: dict[str, Any], note: str = "", now: datetime | None = None, *, unchanged: tuple = (),
+          **event: Any) -> ReportState:
+    """Move the report in one conditional UPDATE from its current state (and ``unchanged``, further conditions
+    on the row); timeline and audit in the same transaction (a helper: no commit). Raises when another handler
+    moved it first."""
     was = ReportState(report.state)
     if was not in allowed:
         raise ReportStateError(state=state_label(was))
     now = now or utcnow()
     changed = db.session.execute(
-        update(Report).where(Report.id == report.id, Report.state == was).values(state=to, **values)
+        update(Report).where(Report.id == report.id, Report.state == was, *unchanged).values(state=to, **values)
         .execution_options(synchronize_session=False)).rowcount
     if changed != 1:
         db.session.rollback()
@@ -103,12 +128,26 @@ def _step(actor: User, report: Report, allowed: tuple[ReportState, ...], to: Rep
 
 
 def _raise_moved(report: Report) -> None:
-    """Tell the loser of a race what happened: who signed, or the report's new state."""
+    """Tell the loser of a race what happened: who signed, who dispatched it to whom, or the report's new state."""
     db.session.refresh(report)
     if report.state == S.SIGNED and report.signed_by_id is not None:
         signer = db.session.get(User, report.signed_by_id)
         raise AlreadySignedError(name=signer.name if signer else "?", time=format_local(report.signed_at))
+    if report.state == S.DISPATCHED:
+        raise _already_dispatched(report)
     raise ReportStateError(state=state_label(report.state))
+
+
+def _already_dispatched(report: Report) -> AlreadyDispatchedError:
+    """"X already dispatched this report to Y (time)", from its newest dispatch on the timeline (the refusal path
+    only: one more query)."""
+    event = db.session.scalar(select(ReportEvent).where(
+        ReportEvent.report_id == report.id, ReportEvent.action == EventAction.DISPATCHED)
+        .order_by(ReportEvent.id.desc()).limit(1))
+    to = " / ".join(name for name in ((event.team.name if event and event.team else None),
+                                      (event.user.name if event and event.user else None)) if name)
+    return AlreadyDispatchedError(name=event.actor.name if event and event.actor else "?", to=to or "?",
+                                  time=format_local(report.dispatched_at) if report.dispatched_at else "?")
 
 
 def _note(errors: dict, raw: str | None, required: Any = None) -> str:
@@ -134,9 +173,15 @@ def sign_report(actor: User, report_id: int, now: datetime | None = None) -> Rep
 
 
 def dispatch_report(actor: User, report_id: int, *, team_id: int | None, user_id: int | None, note: str | None,
-                    now: datetime | None = None) -> Report:
-    """交办: to a team in the report's team subtree and/or a handler of it, with a note; again to redirect it."""
+                    seen_version: int | None = None, now: datetime | None = None) -> Report:
+    """交办: to a team in the report's team subtree and/or a handler of it, with a note; again to redirect it.
+
+    ``seen_version`` is the ``dispatch_version`` the handler's page showed (None: as loaded now). The report must
+    still be in that dispatch when the UPDATE runs, so a second handler re-dispatching at the same time, or from an
+    older page, is told who dispatched it to whom instead of silently overwriting it.
+    """
     report = load_handled_report(actor, report_id)
+    version = dispatch_version(report) if seen_version is None else seen_version
     errors: dict = {}
     text = _note(errors, note)
     if errors:
@@ -155,7 +200,7 @@ def dispatch_report(actor: User, report_id: int, *, team_id: int | None, user_id
     _step(actor, report, DISPATCHABLE, S.DISPATCHED, EventAction.DISPATCHED,
           {"dispatched_at": now, "assigned_team_id": team_id, "assigned_user_id": user_id,
            "due_at": deadline(report.category, S.DISPATCHED, report.clock_from)}, text, now,
-          team_id=team_id, user_id=user_id)
+          unchanged=(_as_dispatched(version),), team_id=team_id, user_id=user_id)
     return _finish(report)
 
 
