@@ -93,6 +93,25 @@ def test_the_monthly_sla_table_with_known_numbers(month, team):
     assert october.total.arrived == 1
 
 
+def test_the_sla_counts_the_first_dispatch_through_redirects_and_reopenings(code, make_volunteer, make_coordinator,
+                                                                            make_admin, team):
+    """Dispatched in 10 minutes, redirected two hours later, reopened and dispatched again the next day: the
+    report was dispatched in time, in the table and the export (the current dispatch is rewritten each time)."""
+    reporter, handler, admin = make_volunteer(), make_coordinator(), make_admin()
+    report = send(reporter, code(), T0)
+    loop(handler, report, team, sign=30 * S, dispatch=600 * S)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=handler.id, note="转交网格员",
+                       now=T0 + 7200 * S)
+    loop(handler, report, team, handle=9000 * S, close=10000 * S)
+    pr.reopen_report(handler, report.id, note="问题未解决", now=T0 + 20000 * S)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="", now=T0 + 90000 * S)
+    dispatch = figures.sla_table(admin, (2026, 11), now=NOW).total.steps["dispatch"]
+    assert (dispatch.on_time, dispatch.counted, dispatch.p50) == (1, 1, 600)
+    header, rows = figures.export_table(admin, None, None, None, "en", now=NOW)
+    row = dict(zip(header, list(rows)[0]))
+    assert (row["dispatch_seconds"], row["dispatched_in_time"]) == (600, 1)
+
+
 def test_a_coordinator_sees_only_the_teams_they_manage(month):
     street = figures.sla_table(month["street_handler"], (2026, 11), now=NOW)  # the street's subtree: both
     assert {r.team_name for r in street.rows} == {"宝石社区", "北山街道"}

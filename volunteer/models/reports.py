@@ -177,7 +177,10 @@ class Report(CreatedMixin, db.Model):
     due_at: Mapped[datetime | None] = mapped_column()
     signed_at: Mapped[datetime | None] = mapped_column()
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the current dispatch (every re-dispatch writes it; a reopening clears it)
     dispatched_at: Mapped[datetime | None] = mapped_column()
+    #: the first dispatch, kept through re-dispatches and reopenings: what the SLA's "dispatched in time" measures
+    first_dispatched_at: Mapped[datetime | None] = mapped_column()
     #: dispatched to a sub-team (its coordinators handle it) and/or a handler
     assigned_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

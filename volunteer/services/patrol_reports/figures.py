@@ -11,8 +11,8 @@ step (signed for, dispatched, closed) a report counts once its step is done or i
   (left the pipeline in time with a reason).
 
 "Closed" is the closing or the rejection with its reason, whichever came: both end the report with feedback to the
-reporter. p50 and p90 are of the done steps' times (nearest rank), in seconds; reopened reports keep their first
-times (measured from arrival).
+reporter. p50 and p90 are of the done steps' times (nearest rank), in seconds, measured from arrival; the dispatch
+is the first one (``first_dispatched_at``, kept through re-dispatches and reopenings), as the signing is.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _done_at(report: Report, step: str) -> datetime | None:
     if step == "sign":
         return report.signed_at
     if step == "dispatch":
-        return report.dispatched_at
+        return report.first_dispatched_at
     return report.closed_at or report.rejected_at
 
 
@@ -123,7 +123,7 @@ def sla_table(actor: User, month: tuple[int, int] | None = None, now: datetime |
     scope = teams.managed_team_ids(actor)
     categories = {c.id: _limits(c) for c in db.session.scalars(select(ReportCategory))}
     reports = db.session.execute(
-        select(Report.team_id, Report.category_id, Report.created_at, Report.signed_at, Report.dispatched_at,
+        select(Report.team_id, Report.category_id, Report.created_at, Report.signed_at, Report.first_dispatched_at,
                Report.closed_at, Report.rejected_at)
         .where(Report.team_id.in_(scope), Report.created_at >= start, Report.created_at < end)
         .order_by(Report.team_id, Report.id))

@@ -198,7 +198,8 @@ def dispatch_report(actor: User, report_id: int, *, team_id: int | None, user_id
             raise BadAssigneeError()
     now = now or utcnow()
     _step(actor, report, DISPATCHABLE, S.DISPATCHED, EventAction.DISPATCHED,
-          {"dispatched_at": now, "assigned_team_id": team_id, "assigned_user_id": user_id,
+          {"dispatched_at": now, "first_dispatched_at": func.coalesce(Report.first_dispatched_at, now),
+           "assigned_team_id": team_id, "assigned_user_id": user_id,
            "due_at": deadline(report.category, S.DISPATCHED, report.clock_from)}, text, now,
           unchanged=(_as_dispatched(version),), team_id=team_id, user_id=user_id)
     return _finish(report)
