@@ -123,6 +123,16 @@ def test_exif_orientation_is_applied():
     assert faces.distance(frame.encoding, upright.encoding) < 0.2
 
 
+def test_a_jpeg_with_a_second_picture_is_a_jpeg():
+    """Recent phones write a gain map or depth map as a second picture in the JPEG (Pillow opens it as MPO): the
+    first picture is the photo."""
+    out = io.BytesIO()
+    image("obama.jpg").save(out, "MPO", save_all=True, append_images=[Image.new("L", (64, 64))])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    frame = faces.analyse(out.getvalue())
+    assert faces.distance(frame.encoding, faces.analyse(jpeg("obama.jpg")).encoding) < 0.05
+
+
 @pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "LA"])
 def test_any_image_mode_is_converted(mode):
     img = image("obama.jpg")

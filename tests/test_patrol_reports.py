@@ -307,6 +307,47 @@ def test_exif_and_gps_do_not_survive(category, make_volunteer):
     assert (stored.width, stored.height) == (120, 90)
 
 
+def test_a_phone_jpeg_with_a_gain_map_is_stored_as_its_photo_alone(category, make_volunteer):
+    """A JPEG carrying a second picture (an HDR gain map, opened by Pillow as MPO) is a JPEG: the first picture is
+    kept, re-encoded, without the second."""
+    out = io.BytesIO()
+    Image.new("RGB", (120, 90), (10, 120, 200)).save(out, "MPO", save_all=True,
+                                                     append_images=[Image.new("L", (60, 45), 255)])
+    report = send(make_volunteer(), category(), photos=[out.getvalue()])
+    stored = db.session.scalar(select(ReportPhoto).where(ReportPhoto.report_id == report.id))
+    image = Image.open(io.BytesIO(stored.data))
+    assert image.format == "JPEG" and (stored.width, stored.height) == (120, 90)
+    assert image.getpixel((60, 45)) == pytest.approx((10, 120, 200), abs=3)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(app, category, make_volunteer):
+    """A 6000 × 4000 photo stored at the configured side is decoded at half scale (a quarter of the memory)."""
+    from volunteer.services.patrol_reports import photos
+
+    out = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (200, 30, 30)).save(out, "JPEG", quality=50)
+    decoded = []
+    real_load = Image.Image.load
+
+    def load(self):
+        decoded.append(self.size)
+        return real_load(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image.Image, "load", load)
+        clean = photos.clean_photo(out.getvalue(), 5 * 1024 * 1024, 40_000_000, 1024)
+    assert (clean.width, clean.height) == (1024, 683)
+    assert decoded[0] == (1500, 1000)  # a quarter of each side, still covering 1024 × 683
+
+
+def test_a_huge_png_is_refused_before_decoding(category, make_volunteer):
+    out = io.BytesIO()
+    Image.new("L", (5000, 4000)).save(out, "PNG")  # 20 megapixels in a few kB
+    with pytest.raises(FieldErrors) as caught:
+        send(make_volunteer(), category(), photos=[out.getvalue()])
+    assert "照片像素太多（最多 1600 万像素）" in caught.value.texts()["photos"]
+
+
 @pytest.mark.parametrize(("uploads", "message"), [
     ([b"GIF89a" + b"\0" * 100], "JPEG"),
     ([b"\x89PNG\r\n\x1a\n" + b"\0" * 100], "损坏"),  # Chinese: the default language

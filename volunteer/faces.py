@@ -198,6 +198,9 @@ def warm_up() -> None:
 
 
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+#: what Pillow may call a JPEG or PNG upload: a JPEG that carries a second picture (a gain map or depth map, as
+#: recent iPhones, Pixels and Galaxies write) is opened as MPO; its first picture is the photo
+FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}
 
 
 def decode(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_000_000) -> Image.Image:
@@ -208,7 +211,7 @@ def decode(data: bytes, max_bytes: int = 5 * 1024 * 1024, max_pixels: int = 12_0
         raise NotAnImageError()
     try:
         image = Image.open(io.BytesIO(data))
-        if image.format not in ("JPEG", "PNG"):
+        if image.format not in FORMATS:
             raise NotAnImageError()
         width, height = image.size  # read from the header: a bomb is refused before any decoding
         if width * height > max_pixels:

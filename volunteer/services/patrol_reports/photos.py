@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 
 from flask import current_app
@@ -12,14 +13,22 @@ from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from volunteer.errors import DomainError
-from volunteer.faces import CorruptImageError, NotAnImageError, TooManyPixelsError
+from volunteer.faces import FORMATS, CorruptImageError, NotAnImageError
 
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 JPEG_QUALITY = 85
+#: a PNG cannot be decoded at a reduced scale as a JPEG can (Image.draft), and each of its pixels costs 4 bytes:
+#: at most this many (a phone's screenshot has about 3 million)
+PNG_MAX_PIXELS = 16_000_000
 
 
 class PhotoTooLargeError(DomainError):
     message = _l("The photo is too large (at most %(mb)d MB). Please choose a smaller one.")
+    status_code = 413
+
+
+class PhotoTooManyPixelsError(DomainError):
+    message = _l("The photo has too many pixels (at most %(mp)d megapixels). Please choose a smaller one.")
     status_code = 413
 
 
@@ -59,11 +68,15 @@ def clean_photo(data: bytes, max_bytes: int, max_pixels: int, side: int) -> Clea
         raise NotAnImageError()
     try:
         image = Image.open(io.BytesIO(data))
-        if image.format != kind:
+        if FORMATS.get(image.format) != kind:
             raise NotAnImageError()
         width, height = image.size  # from the header: a decompression bomb is refused before decoding
-        if width * height > max_pixels:
-            raise TooManyPixelsError()
+        most = max_pixels if kind == "JPEG" else min(max_pixels, PNG_MAX_PIXELS)
+        if width * height > most:
+            raise PhotoTooManyPixelsError(mp=most // 1_000_000)
+        scale = min(1.0, side / max(width, height))
+        if kind == "JPEG":  # decoded at 1/2, 1/4 or 1/8 scale when that still covers the stored size
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         image.load()
         image = ImageOps.exif_transpose(image)  # keep the picture upright once the orientation tag is gone
         image.thumbnail((side, side))
@@ -77,7 +90,7 @@ def clean_photo(data: bytes, max_bytes: int, max_pixels: int, side: int) -> Clea
         else:
             bare.save(out, "PNG", optimize=True)
     except Image.DecompressionBombError as exc:
-        raise TooManyPixelsError() from exc
+        raise PhotoTooManyPixelsError(mp=max_pixels // 1_000_000) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError() from exc
     stored = out.getvalue()
