@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
@@ -343,7 +343,7 @@ def _promote_waitlist(shift_id: int) -> int:
                 break
 
 
-def _my_signups_statement(user: User):
+def _my_signups_statement(user: User) -> Select[tuple[Signup]]:
     return (select(Signup).options(joinedload(Signup.shift).joinedload(Shift.team))
             .join(Shift, Shift.id == Signup.shift_id)
             .where(Signup.user_id == user.id, Signup.status != SignupStatus.CANCELLED,
