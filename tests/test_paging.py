@@ -245,3 +245,80 @@ def test_my_service_record_is_paged(app, client, login, team, make_coordinator, 
     assert pager(first) == (55, 1, 2) and "巡逻054" in first and "巡逻004" not in first
     second = client.get("/volunteer/history?page=2").get_data(as_text=True)
     assert re.findall(r"巡逻\d{3}", second) == [f"巡逻{i:03d}" for i in range(4, -1, -1)]
+
+
+def _shift(team, coordinator, title: str, starts_at, capacity: int = 100) -> Shift:
+    shift = Shift(team_id=team.id, title=title, place_name="北山街", latitude=30.259, longitude=120.145, radius_m=300,
+                  starts_at=starts_at, ends_at=starts_at + timedelta(hours=2), capacity=capacity,
+                  points_per_hour=10, created_by_id=coordinator.id)
+    db.session.add(shift)
+    db.session.flush()
+    return shift
+
+
+def test_a_shift_roster_is_paged_and_hand_recording_stays_on_its_page(app, client, login, team, make_coordinator):
+    coordinator = make_coordinator()
+    shift = _shift(team, coordinator, "断桥巡逻", utcnow() - timedelta(hours=1))
+    volunteers = people(55, "队员", teams=[team])
+    start = utcnow() - timedelta(days=1)
+    db.session.add_all([Signup(shift_id=shift.id, user_id=v.id, queued_at=start + timedelta(minutes=i),
+                               status=SignupStatus.CONFIRMED if i < 52 else SignupStatus.WAITLISTED)
+                        for i, v in enumerate(volunteers)])
+    db.session.add(Attendance(shift_id=shift.id, user_id=volunteers[51].id, method=AttendanceMethod.MANUAL,
+                              status=AttendanceStatus.PENDING, check_in_at=shift.starts_at,
+                              check_out_at=shift.ends_at, minutes_credited=120, flags="manual"))
+    db.session.commit()
+    login(coordinator)
+    first = client.get(f"/coordinator/shifts/{shift.id}").get_data(as_text=True)
+    assert pager(first) == (55, 1, 2)
+    assert re.findall(r"队员\d{3}", first) == [f"队员{i:03d}" for i in range(50)]
+    assert link(first, "next") == f"/coordinator/shifts/{shift.id}?page=2"
+    second = client.get(link(first, "next")).get_data(as_text=True)
+    assert pager(second) == (55, 2, 2)
+    assert re.findall(r"队员\d{3}", second) == [f"队员{i:03d}" for i in range(50, 55)]
+    assert second.count("候补中") == 3 and "等待审批" in second  # 051's record shows on the page it is on
+    # a time typed wrong on page 2: the form comes back on page 2, and its pager still leads to the roster
+    target = volunteers[50].id
+    assert f'action="/coordinator/shifts/{shift.id}/manual?page=2"' in second
+    wrong = client.post(f"/coordinator/shifts/{shift.id}/manual?page=2",
+                        data={"user_id": target, "check_in_at": "不是时间", "check_out_at": ""})
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 400 and pager(body) == (55, 2, 2) and f'id="e-check_in_at-{target}"' in body
+    assert link(body, "prev") == f"/coordinator/shifts/{shift.id}?page=1"
+    done = client.post(f"/coordinator/shifts/{shift.id}/manual?page=2", data={"user_id": target})
+    assert done.status_code == 302 and done.location.endswith(f"/coordinator/shifts/{shift.id}?page=2")
+    assert db.session.scalar(select(func.count(Attendance.id)).where(Attendance.shift_id == shift.id)) == 2
+
+
+def test_my_shifts_are_paged_apart_from_the_team_s_shifts(app, client, login, team, make_coordinator,
+                                                          make_volunteer):
+    coordinator, volunteer = make_coordinator(), make_volunteer()
+    start = utcnow() + timedelta(days=1)
+    mine = [_shift(team, coordinator, f"我的{i:03d}", start + timedelta(hours=3 * i)) for i in range(55)]
+    db.session.add_all([Signup(shift_id=s.id, user_id=volunteer.id, status=SignupStatus.CONFIRMED,
+                               queued_at=utcnow()) for s in mine])
+    db.session.commit()
+    login(volunteer)
+
+    def my_list(body: str) -> tuple[str, str]:
+        """The section "My shifts", and the rest of the page."""
+        head, rest = body.split("我所在队伍的近期班次", 1)
+        return head, rest
+
+    first, team_list = my_list(client.get("/volunteer/shifts?page=2").get_data(as_text=True))
+    assert pager(first) == (55, 1, 2)
+    assert re.findall(r"<b>(我的\d{3})</b>", first) == [f"我的{i:03d}" for i in range(50)]
+    assert link(first, "next") == "/volunteer/shifts?page=2&mine_page=2"  # the team list's page kept
+    assert pager(team_list) == (55, 2, 2)  # the other list pages on its own
+    second, team_list = my_list(client.get(link(first, "next")).get_data(as_text=True))
+    assert pager(second) == (55, 2, 2) and pager(team_list) == (55, 2, 2)
+    assert re.findall(r"<b>(我的\d{3})</b>", second) == [f"我的{i:03d}" for i in range(50, 55)]
+    assert link(second, "prev") == "/volunteer/shifts?page=2&mine_page=1"
+    assert 'aria-label="我的班次的分页"' in second  # two pagers on one page, two names (axe: landmark-unique)
+
+
+def test_no_sign_up_no_pager_for_my_shifts(app, client, login, make_volunteer):
+    login(make_volunteer())
+    body = client.get("/volunteer/shifts").get_data(as_text=True)
+    assert "您还没有报名任何班次" in body.split("我所在队伍的近期班次", 1)[0]
+    assert body.count('class="pager"') == 1

@@ -90,3 +90,35 @@ def test_pages_do_not_grow_with_rows(app, client, login, team, make_volunteer, m
     large = {path: _measure(client, login, user, path) for path, user in pages}
     assert large == small
     print("statements per page:", small)
+
+
+def test_rosters_and_my_shifts_do_not_grow_with_sign_ups(app, client, login, team, make_volunteer, make_coordinator):
+    """A roster of 3 or of 60 (some checked in, some on the waitlist), my shifts 3 or 60: the same statements."""
+    from volunteer.models import Signup, SignupStatus
+
+    coordinator, me = make_coordinator(), make_volunteer("我")
+    others = [make_volunteer(f"v{i}") for i in range(60)]
+    roster = _shifts(team, coordinator, 1, timedelta(hours=-1))[0]  # under way: the hand-recording forms show
+
+    def grow(count: int) -> None:
+        done = len(grow.people)
+        for i, person in enumerate(others[done:done + count], start=done):
+            db.session.add(Signup(shift_id=roster.id, user_id=person.id, queued_at=utcnow(),
+                                  status=SignupStatus.WAITLISTED if i % 5 == 4 else SignupStatus.CONFIRMED))
+            if i % 3 == 0:
+                db.session.add(Attendance(shift_id=roster.id, user_id=person.id, method=AttendanceMethod.MANUAL,
+                                          status=AttendanceStatus.PENDING, check_in_at=roster.starts_at,
+                                          check_out_at=roster.ends_at, minutes_credited=120, flags="manual"))
+            grow.people.append(person)
+        for i, shift in enumerate(_shifts(team, coordinator, count, timedelta(days=1 + len(grow.people)))):
+            db.session.add(Signup(shift_id=shift.id, user_id=me.id, queued_at=utcnow(),
+                                  status=SignupStatus.WAITLISTED if i % 5 == 4 else SignupStatus.CONFIRMED))
+        db.session.commit()
+
+    grow.people = []
+    grow(5)
+    pages = [(f"/coordinator/shifts/{roster.id}", coordinator), ("/volunteer/shifts", me)]
+    small = {path: _measure(client, login, user, path) for path, user in pages}
+    grow(55)
+    large = {path: _measure(client, login, user, path) for path, user in pages}
+    assert large == small

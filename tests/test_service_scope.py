@@ -123,6 +123,19 @@ def test_a_volunteer_deletes_their_own_face_data(world):
     assert not face_id.has_consent(volunteer.id)
 
 
+def test_an_admin_cannot_reset_their_own_password_through_the_admin_reset(world):
+    me = world["people"]["admin"]
+    before = me.password_hash
+    with pytest.raises(accounts.OwnPasswordResetError) as info:
+        accounts.reset_password(me, me.id)
+    assert info.value.text == "You cannot reset your own password here; please use “Change password” instead."
+    with pytest.raises(accounts.OwnPasswordResetError):
+        accounts.person_to_reset(me, me.id)
+    db.session.rollback()
+    assert db.session.scalar(select(User.password_hash).where(User.id == me.id)) == before
+    assert _audited("account.reset_password") == 0
+
+
 def test_an_admin_cannot_disable_their_own_account(world):
     me = world["people"]["admin"]
     with pytest.raises(accounts.OwnAccountError) as info:

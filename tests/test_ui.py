@@ -156,6 +156,33 @@ def test_only_an_admin_sees_the_reset_confirmation(client, login, make_coordinat
     assert client.get(f"/admin/users/{person.id}/password").status_code == 403
 
 
+def test_the_admin_s_own_row_offers_no_password_reset(client, login, make_admin, make_volunteer):
+    admin, person = make_admin("王管理"), make_volunteer("周丽华")
+    login(admin)
+    body = client.get("/admin/users").get_data(as_text=True)
+    assert f'href="/admin/users/{person.id}/password"' in body
+    assert f'href="/admin/users/{admin.id}/password"' not in body
+    assert 'href="/password"' in body  # their own goes through "change password", in the menu
+
+
+@pytest.mark.parametrize(("language", "message"), [
+    ("zh_CN", "不能在这里重置您自己的密码，请使用“修改密码”。"),
+    ("en", "You cannot reset your own password here; please use “Change password” instead."),
+])
+def test_an_admin_cannot_reset_their_own_password_through_the_admin_page(client, login, make_admin, language,
+                                                                         message):
+    admin = make_admin()
+    before = admin.password_hash
+    login(admin)
+    client.post(f"/language/{language}")
+    for method in (client.get, client.post):
+        response = method(f"/admin/users/{admin.id}/password")
+        assert response.status_code == 302 and response.location.endswith("/admin/users")
+        assert message in client.get("/admin/users").get_data(as_text=True)
+    assert db.session.get(User, admin.id).password_hash == before
+    assert client.get("/home").status_code == 200  # still signed in: the session was not ended
+
+
 # --- 13: larger text ----------------------------------------------------------------------------------------
 
 def test_larger_text_is_kept_with_the_account(app, client, login, make_volunteer):

@@ -14,6 +14,13 @@
     form.dataset.submitted = "1";
     form.querySelectorAll("button[type=submit]").forEach(function (b) { setTimeout(function () { b.disabled = true; }, 0); });
   });
+  // the staff menu scrolls sideways on a phone: bring the page being shown into sight (without a script the row
+  // simply starts at its first item)
+  var current = document.querySelector(".nav [aria-current]");
+  if (current && current.parentElement.scrollWidth > current.parentElement.clientWidth) {
+    var nav = current.parentElement;
+    nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+  }
   // a page shown again by Back (from the browser's page cache) gets its buttons back
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) { return; }

@@ -35,6 +35,11 @@ class OwnAccountError(DomainError):
     status_code = 409
 
 
+class OwnPasswordResetError(DomainError):
+    message = _l("You cannot reset your own password here; please use “Change password” instead.")
+    status_code = 409
+
+
 def require_admin(actor: User) -> None:
     """Raise PermissionDeniedError unless the acting user is an administrator."""
     if actor.role != Role.ADMIN:
@@ -204,13 +209,19 @@ def get_person(actor: User, user_id: int) -> User:
     return user
 
 
+def person_to_reset(actor: User, user_id: int) -> User:
+    """The account an admin may give a temporary password: anybody's but their own (their own password is
+    changed the normal way, knowing the current one)."""
+    user = get_person(actor, user_id)
+    if user.id == actor.id:
+        raise OwnPasswordResetError()
+    return user
+
+
 def reset_password(actor: User, user_id: int) -> str:
     """An admin gives a person a temporary password (e.g. someone imported from the old system); their
     sessions end. Returns the temporary password, to be passed on once and changed at first sign-in."""
-    require_admin(actor)
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFoundError()
+    user = person_to_reset(actor, user_id)
     temporary = "-".join("".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(4)) for _ in range(3))
     user.password_hash = generate_password_hash(temporary)
     user.session_token = secrets.token_hex(16)

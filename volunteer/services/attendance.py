@@ -603,9 +603,12 @@ def attended_shift_ids(user: User, shift_ids: list[int]) -> set[int]:
                                                                     Attendance.shift_id.in_(shift_ids))))
 
 
-def for_shift(shift_id: int) -> list[Attendance]:
-    """Every attendance record of one shift."""
-    return list(db.session.scalars(select(Attendance).where(Attendance.shift_id == shift_id)))
+def for_shift(shift_id: int, user_ids: list[int]) -> list[Attendance]:
+    """The attendance records of these volunteers (one page of a roster) on one shift."""
+    if not user_ids:
+        return []
+    return list(db.session.scalars(select(Attendance).where(Attendance.shift_id == shift_id,
+                                                            Attendance.user_id.in_(user_ids))))
 
 
 def open_attendance(user: User) -> list[Attendance]:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
@@ -343,14 +343,22 @@ def _promote_waitlist(shift_id: int) -> int:
                 break
 
 
+def _my_signups_statement(user: User) -> Select[tuple[Signup]]:
+    return (select(Signup).options(joinedload(Signup.shift).joinedload(Shift.team))
+            .join(Shift, Shift.id == Signup.shift_id)
+            .where(Signup.user_id == user.id, Signup.status != SignupStatus.CANCELLED,
+                   Shift.ends_at > utcnow() - timedelta(hours=12))
+            .order_by(Shift.starts_at, Signup.id))
+
+
 def my_signups(user: User) -> list[Signup]:
     """The volunteer's upcoming and current sign-ups (cancelled shifts included, so they see the change)."""
-    return list(db.session.scalars(
-        select(Signup).options(joinedload(Signup.shift).joinedload(Shift.team))
-        .join(Shift, Shift.id == Signup.shift_id)
-        .where(Signup.user_id == user.id, Signup.status != SignupStatus.CANCELLED,
-               Shift.ends_at > utcnow() - timedelta(hours=12))
-        .order_by(Shift.starts_at)))
+    return list(db.session.scalars(_my_signups_statement(user)))
+
+
+def my_signups_page(user: User, page: int = 1) -> Page[Signup]:
+    """One page of the volunteer's upcoming and current sign-ups, soonest first (the list "My shifts")."""
+    return paginate(_my_signups_statement(user), page)
 
 
 def managed_shifts(actor: User, include_past: bool = False, page: int = 1) -> Page[Shift]:
@@ -362,9 +370,9 @@ def managed_shifts(actor: User, include_past: bool = False, page: int = 1) -> Pa
     return paginate(query, page)
 
 
-def roster(shift_id: int) -> list[Signup]:
-    """Who is signed up (confirmed first, then the waitlist in order)."""
-    return list(db.session.scalars(
+def roster(shift_id: int, page: int = 1) -> Page[Signup]:
+    """One page of who is signed up (confirmed first, then the waitlist in order)."""
+    return paginate(
         select(Signup).options(joinedload(Signup.user)).where(
             Signup.shift_id == shift_id, Signup.status != SignupStatus.CANCELLED)
-        .order_by(Signup.status, Signup.queued_at, Signup.id)))
+        .order_by(Signup.status, Signup.queued_at, Signup.id), page)

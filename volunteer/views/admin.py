@@ -55,10 +55,14 @@ def set_enabled(user_id: int):
 @roles_required(Role.ADMIN)
 def reset_password(user_id: int):
     """Ask first, then give someone a temporary password, shown here once."""
-    if request.method == "GET":
-        return render_template("admin/reset_password.html", person=accounts.get_person(current_user, user_id),
-                               role_name=role_name)
-    temporary = accounts.reset_password(current_user, user_id)
+    try:
+        if request.method == "GET":
+            return render_template("admin/reset_password.html",
+                                   person=accounts.person_to_reset(current_user, user_id), role_name=role_name)
+        temporary = accounts.reset_password(current_user, user_id)
+    except DomainError as exc:
+        flash_error(exc)
+        return redirect(url_for("admin.users"))
     flash(_("Temporary password: %(password)s — give it to the person; they should change it after signing in.",
             password=temporary), "success")
     return redirect(url_for("admin.users"))

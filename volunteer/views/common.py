@@ -155,22 +155,23 @@ def export_language() -> str:
     return "zh" if get_locale().language == "zh" else "en"
 
 
-def page_number() -> int:
-    """The ``page`` query argument: 1 when missing or malformed, a huge number the last page (paging.paginate
-    clamps)."""
+def page_number(arg: str = "page") -> int:
+    """The ``page`` query argument (or another, for a second list on the page): 1 when missing or malformed, a
+    huge number the last page (paging.paginate clamps)."""
     from volunteer.services.paging import MAX_PAGE
 
-    raw = (request.args.get("page") or "").strip()
+    raw = (request.args.get(arg) or "").strip()
     if not (raw.isascii() and raw.isdigit()):
         return 1
     return int(raw) if len(raw) <= 9 else MAX_PAGE
 
 
-def page_url(number: int) -> str:
-    """This page's address at another page number, every other query argument (the filters) kept."""
+def page_url(number: int, arg: str = "page", path: str | None = None) -> str:
+    """This page's address at another page number (of the list paged by ``arg``), every other query argument (the
+    filters, the other list's page) kept; ``path`` when the list is shown by a POST (a form with errors)."""
     args = request.args.copy()
-    args["page"] = str(number)
-    return f"{request.path}?{urlencode(list(args.items(multi=True)))}"
+    args[arg] = str(number)
+    return f"{path or request.path}?{urlencode(list(args.items(multi=True)))}"
 
 
 #: what a browser strips from both ends of a URL (C0 controls and space) and removes anywhere (tab, CR, LF)

@@ -92,8 +92,9 @@ def roster(shift_id: int):
 
 def _roster_page(shift_id: int, errors: dict | None = None, user_id: int | None = None):
     shift = shifts.get_managed_shift(current_user, shift_id)
-    records = {a.user_id: a for a in attendance.for_shift(shift_id)}
-    return render_template("coordinator/roster.html", shift=shift, signups=shifts.roster(shift_id), records=records,
+    signups = shifts.roster(shift_id, page_number())
+    records = {a.user_id: a for a in attendance.for_shift(shift_id, [s.user_id for s in signups])}
+    return render_template("coordinator/roster.html", shift=shift, signups=signups, records=records,
                            status_label=attendance.status_label, bounds=attendance.manual_bounds(shift, utcnow()),
                            errors=errors or {}, error_user=user_id, form=request.form), 400 if errors else 200
 
@@ -119,7 +120,7 @@ def record_manual(shift_id: int):
         flash_error(exc)
     else:
         flash(_("Attendance recorded. It waits in the approval queue."), "success")
-    return redirect(url_for("coordinator.roster", shift_id=shift_id))
+    return redirect(url_for("coordinator.roster", shift_id=shift_id, page=page_number()))  # back to that page
 
 
 @bp.route("/approvals")

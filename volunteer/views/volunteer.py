@@ -41,7 +41,7 @@ def list_shifts():
     if filters.day.errors:
         flash(_("Please choose a valid date."), "error")
     day, place = filters.value("day"), filters.value("place") or ""
-    mine = shifts.my_signups(current_user)
+    mine = shifts.my_signups_page(current_user, page_number("mine_page"))
     now = utcnow()
     checked_in = attendance.attended_shift_ids(current_user, [s.shift_id for s in mine])
     checkin_open = {s.shift_id for s in mine if attendance.checkin_open(s.shift, now) and s.shift_id not in checked_in}
