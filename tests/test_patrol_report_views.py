@@ -93,6 +93,36 @@ def test_an_open_report_nearby_is_offered_before_sending(client, login, make_vol
     assert states == [(1, ReportState.NEW, None), (2, ReportState.REJECTED, 1), (3, ReportState.NEW, None)]
 
 
+def test_the_nearby_box_gives_no_distance_and_hides_clues_from_outsiders(client, login, make_volunteer, manhole):
+    pr.file_report(make_volunteer("钱芳"), category_id=manhole.id, description="x", latitude=LAT + 0.00012,
+                   longitude=LON)
+    clue = db.session.scalar(select(ReportCategory).where(ReportCategory.code == "clue.suspicious_person"))
+    hidden = pr.file_report(make_volunteer("钱芳"), category_id=clue.id, description="可疑", latitude=LAT,
+                            longitude=LON)
+    login(make_volunteer())
+    nearby = client.get(f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}").get_json()
+    assert [r["label"] for r in nearby["reports"]][0].startswith("把我的上报并入第 1 号（50 米以内，")
+    assert "13 米" not in nearby["reports"][0]["label"]  # the real distance (about 13 m) is not told
+    asked = client.post("/reports/new", data=form(manhole))
+    assert asked.status_code == 409 and "50 米以内" in asked.get_data(as_text=True)
+    assert "13 米" not in asked.get_data(as_text=True)
+    clues = client.get(f"/reports/nearby?category_id={clue.id}&latitude={LAT}&longitude={LON}").get_json()
+    assert clues == {"reports": []}
+    joined = client.post("/reports/new", data=form(clue, join_report_id=str(hidden.id)))
+    assert joined.status_code == 409 and "不在附近" in joined.get_data(as_text=True)
+    assert db.session.scalar(select(Report.id).where(Report.duplicate_of_id == hidden.id)) is None
+
+
+@pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour")
+def test_nearby_look_ups_are_limited_per_account(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    url = f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}"
+    assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    client.post("/logout")
+    login(make_volunteer("孙丽"))  # another account has its own budget
+    assert client.get(url).status_code == 200
+
+
 def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, login, make_volunteer,
                                                                        make_coordinator, manhole, team):
     reporter = make_volunteer()
