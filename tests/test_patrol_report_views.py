@@ -143,6 +143,46 @@ def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, l
     assert "已修复" in page and "去看看" in page
 
 
+def test_the_reporter_reads_only_the_public_notes_and_handlers_all(client, login, make_volunteer,
+                                                                    make_coordinator, manhole, team):
+    reporter = make_volunteer()
+    report = pr.file_report(reporter, category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="内部：举报人是老上访户")
+    pr.handle_report(handler, report.id, note="已更换井盖")
+    pr.close_report(handler, report.id, useful=True, note="内部：施工队下周回访")
+    pr.reopen_report(handler, report.id, note="内部：照片对不上")
+    other = pr.file_report(reporter, category_id=manhole.id, description="y", latitude=LAT, longitude=LON)
+    pr.merge_report(handler, other.id, report.id, note="内部：同一个人又报")
+    pr.reject_report(handler, report.id, reason="invalid", note="现场未发现")
+    internal = ("内部：举报人是老上访户", "内部：施工队下周回访", "内部：照片对不上", "内部：同一个人又报")
+    login(reporter)
+    for shown in (client.get(f"/reports/{report.id}").get_data(as_text=True),
+                  client.get(f"/reports/{other.id}").get_data(as_text=True)):
+        assert not [note for note in internal if note in shown]
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "已更换井盖" in page and "现场未发现" in page  # the handled feedback and the rejection reason
+    client.post("/logout")
+    login(handler)
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert all(note in page for note in internal[:3]) and "内部：同一个人又报" in page  # merged in: on both lines
+    assert "内部：同一个人又报" in client.get(f"/reports/{other.id}").get_data(as_text=True)
+
+
+def test_the_handlers_note_fields_say_which_notes_are_public(client, login, make_volunteer, make_coordinator,
+                                                              manhole, team):
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    login(handler)
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "内部备注（仅处置人员可见，上报人看不到）" in page  # the dispatch note
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="")
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "公开备注" in page and "Open311" in page  # what was done / why not: public
+
+
 def test_the_second_signer_is_told_who_signed(client, login, make_volunteer, make_coordinator, manhole):
     report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
     pr.sign_report(make_coordinator("赵敏"), report.id)

@@ -267,6 +267,8 @@ def test_an_open_report_nearby_is_offered_and_joining_merges(category, make_volu
     pr.merge_report(handler, third.id, original.id, note="同一井盖")
     db.session.refresh(third)
     assert third.duplicate_of_id == original.id and third.reject_reason == RejectReason.DUPLICATE
+    # the handler's words stay on the timeline; the public note (Open311's status_notes) is the fact only
+    assert third.status_note == f"已并入第 {original.id} 号上报。" and "同一井盖" not in third.status_note
     assert pr.get_report(handler, original.id).merged_ids == [joined.id, third.id]
 
 
