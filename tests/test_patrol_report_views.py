@@ -66,6 +66,23 @@ def test_another_volunteer_gets_404_for_the_report_and_its_photo(client, login, 
     assert client.get("/reports/queue").status_code == 403
 
 
+def test_the_form_says_what_becomes_public_without_javascript(client, login, make_volunteer, manhole):
+    litter = db.session.scalar(select(ReportCategory).where(ReportCategory.code == "environment.litter"))
+    login(make_volunteer())
+    page = client.get("/reports/new").get_data(as_text=True)
+    # before a kind is chosen, the rule for all kinds: which kinds have public photos, clues never published
+    shown = page.split('data-what-is-public aria-live="polite">')[1].split("</p>")[0]
+    assert "垃圾乱堆" in shown and "污水" in shown and "井盖缺失" not in shown and "线索类不公开" in shown
+    assert "人脸和车牌属于个人信息：照片只有您" not in page  # the old promise, untrue for rubbish and sewage
+    # each kind carries its own sentence for report.js
+    assert '任何人都能打开照片' in page.split(f'value="{litter.id}"')[1].split(">")[0]
+    assert '照片只有您' in page.split(f'value="{manhole.id}"')[1].split(">")[0]
+    # sent back with a field error, the page states the rule of the kind chosen
+    again = client.post("/reports/new", data=form(litter, description="")).get_data(as_text=True)
+    shown = again.split('data-what-is-public aria-live="polite">')[1].split("</p>")[0]
+    assert "描述、精确到约 100 米的位置，以及照片" in shown
+
+
 def test_photo_limits_are_explained_on_the_form(client, login, make_volunteer, manhole):
     login(make_volunteer())
     too_many = client.post("/reports/new", data={**form(manhole), "photos": _files(*[png_bytes()] * 4)},

@@ -17,6 +17,7 @@ from volunteer.extensions import limiter
 from volunteer.localtime import format_local
 from volunteer.models import LocationSource, RejectReason, Role
 from volunteer.services import patrol_reports as pr
+from volunteer.services.patrol_reports import open311
 from volunteer.views.common import flash_error, page_number, roles_required
 from volunteer.views.faces import uploaded_frames
 
@@ -44,8 +45,12 @@ def labels() -> dict:
 def _form_page(form: Mapping[str, Any], errors: dict, nearby: list | None = None,
                status: int = 200) -> tuple[str, int]:
     """The report form, again with what was typed, the fields' messages and any open reports nearby."""
-    return render_template("reports/new.html", form=form, errors=errors, groups=pr.list_categories(),
-                           nearby=nearby or [], nearby_label=nearby_label, locale=str(get_locale()),
+    groups = pr.list_categories()
+    locale = str(get_locale())
+    everything = open311.what_is_public_overall([c for g in groups for c in g.children], locale)
+    return render_template("reports/new.html", form=form, errors=errors, groups=groups,
+                           what_is_public=open311.what_is_public, what_is_public_overall=everything,
+                           nearby=nearby or [], nearby_label=nearby_label, locale=locale,
                            max_photos=current_app.config["REPORT_MAX_PHOTOS"],
                            max_mb=current_app.config["REPORT_PHOTO_MAX_BYTES"] // (1024 * 1024)), status
 

@@ -254,6 +254,37 @@ def public_decimals(category: ReportCategory) -> int:
     return decimals
 
 
+def _about_metres(decimals: int) -> int:
+    """The north–south size of the rounding, in round hundreds of metres (0.001° → 100, 0.01° → 1100)."""
+    return int(round(111_320 * 10 ** -decimals, -2))
+
+
+def what_is_public(category: ReportCategory) -> str:
+    """For the report form: what of a report of this category the public output shows (in the reader's language)."""
+    if category.sensitive:
+        return str(_l("This kind of report is never published: only you, the handling teams and administrators see"
+                      " it and its photos."))
+    metres = _about_metres(public_decimals(category))
+    if category.public_photos:
+        return str(_l("Published (Open311, without your name): the description, the place rounded to about"
+                      " %(metres)d m, and the photos — anyone can open them, so keep faces and number plates out.",
+                      metres=metres))
+    return str(_l("Published (Open311, without your name): the description and the place rounded to about"
+                  " %(metres)d m. The photos are seen only by you, the handling teams and administrators.",
+                  metres=metres))
+
+
+def what_is_public_overall(categories: list[ReportCategory], locale: str) -> str:
+    """For the report form before a category is chosen: the rule for every category, true whichever is chosen."""
+    photos = [c.name(locale) for c in categories if c.public_photos and not c.sensitive]
+    text = str(_l("What becomes public depends on what you found (Open311, never your name). Usually the"
+                  " description and the place rounded to about %(metres)d m (disputes: about %(dispute)d m); clues:"
+                  " nothing.", metres=_about_metres(PUBLIC_DECIMALS), dispute=_about_metres(DISPUTE_DECIMALS)))
+    if photos:
+        return text + " " + str(_l("Photos are public only for: %(kinds)s.", kinds=("、" if locale.startswith("zh") else ", ").join(photos)))
+    return text + " " + str(_l("Photos are never public."))
+
+
 def _as_public(report: Report, photo_id: int | None, locale: str) -> PublicRequest:
     category = report.category
     closed = report.state in (ReportState.CLOSED, ReportState.REJECTED)
