@@ -272,9 +272,11 @@ def test_an_open_report_nearby_is_offered_and_joining_merges(category, make_volu
     assert pr.get_report(handler, original.id).merged_ids == [joined.id, third.id]
 
 
-def test_a_clue_nearby_is_offered_only_to_whoever_may_already_read_it(category, make_volunteer, make_coordinator,
-                                                                       make_team, street):
-    clue = category("clue.suspicious_person")
+@pytest.mark.parametrize("code", ["clue.suspicious_person", "dispute.neighbour"])
+def test_a_clue_or_dispute_nearby_is_offered_only_to_whoever_may_already_read_it(category, make_volunteer, make_coordinator,
+                                                                       make_team, street, code):
+    """Clues and disputes (a household's place): the box is no oracle on where they were reported."""
+    clue = category(code)
     reporter, stranger = make_volunteer(), make_volunteer("孙丽")
     original = send(reporter, clue, latitude=LAT + 0.0001)
     # an unrelated volunteer, or a coordinator of another street, learns nothing: three "one here" answers

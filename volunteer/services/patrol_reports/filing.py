@@ -33,6 +33,7 @@ from volunteer.models import (
 from volunteer.services import audit
 from volunteer.services.attendance import distance_m
 from volunteer.services.paging import Page, paginate
+from volunteer.services.patrol_reports.categories import place_is_private
 from volunteer.services.patrol_reports.common import add_event, deadline, load_report, visible_clause
 from volunteer.services.patrol_reports.photos import CleanPhoto, clean_photos
 from volunteer.services.patrol_reports.routing import route_report
@@ -66,8 +67,9 @@ def find_duplicates(actor: User, category_id: int, latitude: float, longitude: f
                     now: datetime | None = None) -> list[DuplicateCandidate]:
     """Open reports of the category within the configured metres and hours, nearest first (reads only).
 
-    Of a sensitive category (clues) only reports the actor may already read are offered (their own, those they
-    handle): an answer "there is one here" would otherwise tell anyone where a clue was reported.
+    Of a category whose place is private (clues, disputes: ``place_is_private``) only reports the actor may already
+    read are offered (their own, those they handle): answers "there is one here" from a few points would otherwise
+    tell anyone where a clue or a household's dispute was reported.
     """
     if not may_report(actor):
         raise PermissionDeniedError()
@@ -81,7 +83,7 @@ def find_duplicates(actor: User, category_id: int, latitude: float, longitude: f
     where = [Report.category_id == category.id, Report.state.in_(OPEN_STATES), Report.created_at >= since,
              Report.latitude.between(latitude - dlat, latitude + dlat),
              Report.longitude.between(longitude - dlon, longitude + dlon)]
-    if category.sensitive:
+    if place_is_private(category):
         where.append(visible_clause(actor))
     rows = db.session.execute(
         select(Report.id, Report.created_at, Report.state, Report.latitude, Report.longitude).where(*where))

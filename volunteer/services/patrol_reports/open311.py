@@ -45,7 +45,7 @@ from volunteer.models import (
 )
 from volunteer.services import audit
 from volunteer.services.accounts import require_admin
-from volunteer.services.patrol_reports.categories import list_categories
+from volunteer.services.patrol_reports.categories import is_dispute, list_categories
 from volunteer.services.patrol_reports.common import STATE_LABELS
 from volunteer.services.patrol_reports.filing import file_report, may_report
 from volunteer.services.text import clean_text
@@ -237,11 +237,6 @@ def _public_clause(key: PartnerKey | None):
     """Non-sensitive reports; with a partner's key also the sensitive ones it filed itself."""
     public = ReportCategory.sensitive.is_(False)
     return or_(public, Report.reporter_id == key.user_id) if key is not None else public
-
-
-def is_dispute(category: ReportCategory) -> bool:
-    """A dispute between people (the ``dispute`` group): its place is a household's."""
-    return category.code.startswith("dispute.")
 
 
 def public_decimals(category: ReportCategory) -> int:
