@@ -273,8 +273,9 @@ def test_an_open_report_nearby_is_offered_and_joining_merges(category, make_volu
 
 
 @pytest.mark.parametrize("code", ["clue.suspicious_person", "dispute.neighbour"])
-def test_a_clue_or_dispute_nearby_is_offered_only_to_whoever_may_already_read_it(category, make_volunteer, make_coordinator,
-                                                                       make_team, street, code):
+def test_a_clue_or_dispute_nearby_is_offered_only_to_whoever_may_already_read_it(category, make_volunteer,
+                                                                                  make_coordinator, make_team,
+                                                                                  street, code):
     """Clues and disputes (a household's place): the box is no oracle on where they were reported."""
     clue = category(code)
     reporter, stranger = make_volunteer(), make_volunteer("孙丽")

@@ -276,7 +276,8 @@ def what_is_public_overall(categories: list[ReportCategory], locale: str) -> str
                   " description and the place rounded to about %(metres)d m (disputes: about %(dispute)d m); clues:"
                   " nothing.", metres=_about_metres(PUBLIC_DECIMALS), dispute=_about_metres(DISPUTE_DECIMALS)))
     if photos:
-        return text + " " + str(_l("Photos are public only for: %(kinds)s.", kinds=("、" if locale.startswith("zh") else ", ").join(photos)))
+        kinds = ("、" if locale.startswith("zh") else ", ").join(photos)
+        return text + " " + str(_l("Photos are public only for: %(kinds)s.", kinds=kinds))
     return text + " " + str(_l("Photos are never public."))
 
 
