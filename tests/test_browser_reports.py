@@ -125,3 +125,28 @@ def test_moving_the_pin_sets_the_place_by_hand(live_server, browser_factory, mak
     moved_lat, moved_lon = float(page.input_value("input[name=latitude]")), float(page.input_value("#f-longitude"))
     assert moved_lat > 30.2591 and moved_lon > 120.1452  # up and to the right: north-east, still WGS-84
     assert moved_lat - 30.2591 < 0.01 and moved_lon - 120.1452 < 0.01
+
+
+def test_the_form_says_what_becomes_public_for_the_kind_chosen(live_server, browser_factory, make_volunteer):
+    pr.seed_categories()
+    volunteer = make_volunteer()
+    db.session.commit()
+    ids = {code: scalar(select(ReportCategory.id).where(ReportCategory.code == code))
+           for code in ("environment.litter", "safety.open_manhole", "clue.suspicious_person", "dispute.neighbour")}
+    base = live_server.url
+    page = browser_factory().new_context(locale="zh-CN").new_page()
+    _login(page, base, volunteer)
+    page.goto(base + "/reports/new")
+    note = page.locator("[data-what-is-public]")
+    expect(note).to_contain_text("取决于上报类别")  # before choosing: the rule for every kind
+    page.select_option("#f-category_id", str(ids["environment.litter"]))
+    expect(note).to_contain_text("任何人都能打开照片")
+    page.select_option("#f-category_id", str(ids["safety.open_manhole"]))
+    expect(note).to_contain_text("照片只有您、处置队伍和管理员能看到")
+    expect(note).to_contain_text("约 100 米")
+    page.select_option("#f-category_id", str(ids["dispute.neighbour"]))
+    expect(note).to_contain_text("约 1100 米")
+    page.select_option("#f-category_id", str(ids["clue.suspicious_person"]))
+    expect(note).to_contain_text("一律不公开")
+    page.select_option("#f-category_id", "")
+    expect(note).to_contain_text("取决于上报类别")

@@ -106,6 +106,18 @@ def test_closed_and_rejected_are_closed_with_the_public_note(client, code, make_
     assert "老王" not in str(items)  # the dispatch note is internal
 
 
+@pytest.mark.parametrize("category, decimals", [("safety.open_manhole", 3), ("environment.litter", 3),
+                                                ("dispute.neighbour", 2), ("dispute.traffic", 2)])
+def test_public_locations_are_rounded_and_disputes_more(client, code, make_volunteer, category, decimals):
+    report = send(make_volunteer(), code(category), latitude=30.259123, longitude=120.146789)
+    expected = {3: (30.259, 120.147), 2: (30.26, 120.15)}[decimals]
+    (one,) = client.get(f"/open311/v2/requests/{report.id}.json").get_json()
+    (listed,) = client.get("/open311/v2/requests.json").get_json()
+    for item in (one, listed):
+        assert (item["lat"], item["long"]) == expected
+    assert "30.259123" not in client.get("/open311/v2/requests.json").get_data(as_text=True)
+
+
 def test_clues_are_never_public_and_rounded_for_the_partner_that_filed_them(client, code, make_volunteer, partner):
     key, secret, account = partner
     volunteers_clue = send(make_volunteer(), code("clue.suspicious_person"), latitude=30.259123, longitude=120.146789)

@@ -66,6 +66,23 @@ def test_another_volunteer_gets_404_for_the_report_and_its_photo(client, login, 
     assert client.get("/reports/queue").status_code == 403
 
 
+def test_the_form_says_what_becomes_public_without_javascript(client, login, make_volunteer, manhole):
+    litter = db.session.scalar(select(ReportCategory).where(ReportCategory.code == "environment.litter"))
+    login(make_volunteer())
+    page = client.get("/reports/new").get_data(as_text=True)
+    # before a kind is chosen, the rule for all kinds: which kinds have public photos, clues never published
+    shown = page.split('data-what-is-public aria-live="polite">')[1].split("</p>")[0]
+    assert "垃圾乱堆" in shown and "污水" in shown and "井盖缺失" not in shown and "线索类不公开" in shown
+    assert "人脸和车牌属于个人信息：照片只有您" not in page  # the old promise, untrue for rubbish and sewage
+    # each kind carries its own sentence for report.js
+    assert '任何人都能打开照片' in page.split(f'value="{litter.id}"')[1].split(">")[0]
+    assert '照片只有您' in page.split(f'value="{manhole.id}"')[1].split(">")[0]
+    # sent back with a field error, the page states the rule of the kind chosen
+    again = client.post("/reports/new", data=form(litter, description="")).get_data(as_text=True)
+    shown = again.split('data-what-is-public aria-live="polite">')[1].split("</p>")[0]
+    assert "描述、精确到约 100 米的位置，以及照片" in shown
+
+
 def test_photo_limits_are_explained_on_the_form(client, login, make_volunteer, manhole):
     login(make_volunteer())
     too_many = client.post("/reports/new", data={**form(manhole), "photos": _files(*[png_bytes()] * 4)},
@@ -93,6 +110,36 @@ def test_an_open_report_nearby_is_offered_before_sending(client, login, make_vol
     assert states == [(1, ReportState.NEW, None), (2, ReportState.REJECTED, 1), (3, ReportState.NEW, None)]
 
 
+def test_the_nearby_box_gives_no_distance_and_hides_clues_from_outsiders(client, login, make_volunteer, manhole):
+    pr.file_report(make_volunteer("钱芳"), category_id=manhole.id, description="x", latitude=LAT + 0.00012,
+                   longitude=LON)
+    clue = db.session.scalar(select(ReportCategory).where(ReportCategory.code == "clue.suspicious_person"))
+    hidden = pr.file_report(make_volunteer("钱芳"), category_id=clue.id, description="可疑", latitude=LAT,
+                            longitude=LON)
+    login(make_volunteer())
+    nearby = client.get(f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}").get_json()
+    assert [r["label"] for r in nearby["reports"]][0].startswith("把我的上报并入第 1 号（50 米以内，")
+    assert "13 米" not in nearby["reports"][0]["label"]  # the real distance (about 13 m) is not told
+    asked = client.post("/reports/new", data=form(manhole))
+    assert asked.status_code == 409 and "50 米以内" in asked.get_data(as_text=True)
+    assert "13 米" not in asked.get_data(as_text=True)
+    clues = client.get(f"/reports/nearby?category_id={clue.id}&latitude={LAT}&longitude={LON}").get_json()
+    assert clues == {"reports": []}
+    joined = client.post("/reports/new", data=form(clue, join_report_id=str(hidden.id)))
+    assert joined.status_code == 409 and "不在附近" in joined.get_data(as_text=True)
+    assert db.session.scalar(select(Report.id).where(Report.duplicate_of_id == hidden.id)) is None
+
+
+@pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour")
+def test_nearby_look_ups_are_limited_per_account(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    url = f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}"
+    assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    client.post("/logout")
+    login(make_volunteer("孙丽"))  # another account has its own budget
+    assert client.get(url).status_code == 200
+
+
 def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, login, make_volunteer,
                                                                        make_coordinator, manhole, team):
     reporter = make_volunteer()
@@ -111,6 +158,46 @@ def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, l
     assert report.state == ReportState.CLOSED and reporter.points_balance == manhole.points
     page = client.get(f"/reports/{report.id}").get_data(as_text=True)
     assert "已修复" in page and "去看看" in page
+
+
+def test_the_reporter_reads_only_the_public_notes_and_handlers_all(client, login, make_volunteer,
+                                                                    make_coordinator, manhole, team):
+    reporter = make_volunteer()
+    report = pr.file_report(reporter, category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="内部：举报人是老上访户")
+    pr.handle_report(handler, report.id, note="已更换井盖")
+    pr.close_report(handler, report.id, useful=True, note="内部：施工队下周回访")
+    pr.reopen_report(handler, report.id, note="内部：照片对不上")
+    other = pr.file_report(reporter, category_id=manhole.id, description="y", latitude=LAT, longitude=LON)
+    pr.merge_report(handler, other.id, report.id, note="内部：同一个人又报")
+    pr.reject_report(handler, report.id, reason="invalid", note="现场未发现")
+    internal = ("内部：举报人是老上访户", "内部：施工队下周回访", "内部：照片对不上", "内部：同一个人又报")
+    login(reporter)
+    for shown in (client.get(f"/reports/{report.id}").get_data(as_text=True),
+                  client.get(f"/reports/{other.id}").get_data(as_text=True)):
+        assert not [note for note in internal if note in shown]
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "已更换井盖" in page and "现场未发现" in page  # the handled feedback and the rejection reason
+    client.post("/logout")
+    login(handler)
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert all(note in page for note in internal[:3]) and "内部：同一个人又报" in page  # merged in: on both lines
+    assert "内部：同一个人又报" in client.get(f"/reports/{other.id}").get_data(as_text=True)
+
+
+def test_the_handlers_note_fields_say_which_notes_are_public(client, login, make_volunteer, make_coordinator,
+                                                              manhole, team):
+    report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    login(handler)
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "内部备注（仅处置人员可见，上报人看不到）" in page  # the dispatch note
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="")
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert "公开备注" in page and "Open311" in page  # what was done / why not: public
 
 
 def test_the_second_signer_is_told_who_signed(client, login, make_volunteer, make_coordinator, manhole):

@@ -267,7 +267,35 @@ def test_an_open_report_nearby_is_offered_and_joining_merges(category, make_volu
     pr.merge_report(handler, third.id, original.id, note="同一井盖")
     db.session.refresh(third)
     assert third.duplicate_of_id == original.id and third.reject_reason == RejectReason.DUPLICATE
+    # the handler's words stay on the timeline; the public note (Open311's status_notes) is the fact only
+    assert third.status_note == f"已并入第 {original.id} 号上报。" and "同一井盖" not in third.status_note
     assert pr.get_report(handler, original.id).merged_ids == [joined.id, third.id]
+
+
+@pytest.mark.parametrize("code", ["clue.suspicious_person", "dispute.neighbour"])
+def test_a_clue_or_dispute_nearby_is_offered_only_to_whoever_may_already_read_it(category, make_volunteer,
+                                                                                  make_coordinator, make_team,
+                                                                                  street, code):
+    """Clues and disputes (a household's place): the box is no oracle on where they were reported."""
+    clue = category(code)
+    reporter, stranger = make_volunteer(), make_volunteer("孙丽")
+    original = send(reporter, clue, latitude=LAT + 0.0001)
+    # an unrelated volunteer, or a coordinator of another street, learns nothing: three "one here" answers
+    # (even without a distance) from points around it would place it
+    elsewhere = make_coordinator("周涛", managed=[make_team("灵隐街道", TeamKind.STREET, street.parent)])
+    for outsider in (stranger, elsewhere):
+        assert pr.find_duplicates(outsider, clue.id, LAT, LON) == []
+    assert [c.report_id for c in pr.find_duplicates(reporter, clue.id, LAT, LON)] == [original.id]
+    handler = make_coordinator(managed=[original.team])
+    assert [c.report_id for c in pr.find_duplicates(handler, clue.id, LAT, LON)] == [original.id]
+    # joining it is refused like a report that is not there, and nothing is filed or merged
+    with pytest.raises(pr.NotADuplicateError):
+        send(stranger, clue, join_report_id=original.id)
+    assert db.session.scalar(select(func.count(Report.id))) == 1
+    # a hazard stays offered to everyone (that is the point of the box), still without a distance
+    hazard = send(reporter, category())
+    near = pr.find_duplicates(stranger, category().id, LAT + 0.0003, LON)
+    assert [c.report_id for c in near] == [hazard.id] and not hasattr(near[0], "distance_m")
 
 
 # --- scope ------------------------------------------------------------------------------------------------

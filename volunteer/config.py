@@ -100,6 +100,9 @@ class Config:
     #: an open report of the same category this near and this recent is offered as "already reported"
     REPORT_DUPLICATE_METRES = 50
     REPORT_DUPLICATE_HOURS = 24
+    #: "already reported nearby?" look-ups (GET /reports/nearby) per account: the form asks a few times per report;
+    #: many answers "one here / none here" from many points would place a report however coarse the answer
+    REPORT_NEARBY_LIMIT = "30 per hour"
     #: reports one Open311 partner key may file (POST requests.json)
     OPEN311_POST_LIMIT = "120 per hour"
     #: the map's tile URL template ({z}/{x}/{y}, e.g. 天地图 with its key); empty: markers on a plain background

@@ -1,5 +1,6 @@
 /* The report form: "use my location" (WGS-84 with its accuracy), a typed place marks itself as a pin, the
-   photo count and size checked before sending, and open reports of the same kind nearby offered first. */
+   photo count and size checked before sending, open reports of the same kind nearby offered first, and what
+   becomes public said for the kind chosen. */
 (function () {
   "use strict";
   var form = document.querySelector("form[data-report-form]");
@@ -30,6 +31,15 @@
     input.addEventListener("change", checkNearby);
   });
   form.elements.category_id.addEventListener("change", checkNearby);
+
+  // what of the report becomes public, for the kind chosen (the page renders the rule for all kinds without JS)
+  var publicNote = form.querySelector("[data-what-is-public]");
+  function tellWhatIsPublic() {
+    var chosen = form.elements.category_id.selectedOptions[0];
+    if (publicNote && chosen && chosen.dataset.public) { publicNote.textContent = chosen.dataset.public; }
+  }
+  form.elements.category_id.addEventListener("change", tellWhatIsPublic);
+  tellWhatIsPublic();
   var button = form.querySelector("[data-locate]");
   if (button) { button.addEventListener("click", locate); }
   if (!lat.value) { locate(); }

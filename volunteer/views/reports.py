@@ -13,15 +13,27 @@ from flask_login import current_user
 
 from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
+from volunteer.extensions import limiter
 from volunteer.localtime import format_local
 from volunteer.models import LocationSource, RejectReason, Role
 from volunteer.services import patrol_reports as pr
+from volunteer.services.patrol_reports import open311
 from volunteer.views.common import flash_error, page_number, roles_required
 from volunteer.views.faces import uploaded_frames
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 REPORTERS = (Role.VOLUNTEER, Role.COORDINATOR, Role.ADMIN)
 HANDLERS = (Role.COORDINATOR, Role.ADMIN)
+
+
+def _nearby_key() -> str:
+    # the account, not the address: the budget follows the person across networks and signing in again
+    return f"report-nearby:{current_user.id if current_user.is_authenticated else request.remote_addr}"
+
+
+#: the "already reported nearby?" look-up is an oracle on where reports are: a budget per account
+nearby_checks = limiter.shared_limit(lambda: current_app.config["REPORT_NEARBY_LIMIT"], scope="report-nearby",
+                                     key_func=_nearby_key)
 
 
 @bp.context_processor
@@ -33,8 +45,12 @@ def labels() -> dict:
 def _form_page(form: Mapping[str, Any], errors: dict, nearby: list | None = None,
                status: int = 200) -> tuple[str, int]:
     """The report form, again with what was typed, the fields' messages and any open reports nearby."""
-    return render_template("reports/new.html", form=form, errors=errors, groups=pr.list_categories(),
-                           nearby=nearby or [], locale=str(get_locale()), state_label=pr.state_label,
+    groups = pr.list_categories()
+    locale = str(get_locale())
+    everything = open311.what_is_public_overall([c for g in groups for c in g.children], locale)
+    return render_template("reports/new.html", form=form, errors=errors, groups=groups,
+                           what_is_public=open311.what_is_public, what_is_public_overall=everything,
+                           nearby=nearby or [], nearby_label=nearby_label, locale=locale,
                            max_photos=current_app.config["REPORT_MAX_PHOTOS"],
                            max_mb=current_app.config["REPORT_PHOTO_MAX_BYTES"] // (1024 * 1024)), status
 
@@ -72,19 +88,25 @@ def new_report():
     return redirect(url_for("reports.show_report", report_id=report.id))
 
 
+def nearby_label(candidate: pr.DuplicateCandidate) -> str:
+    """"Add mine to report No. 12 (within 50 m, …)": never the distance in metres."""
+    return _("Add mine to report No. %(number)d (within %(metres)d m, %(state)s, %(time)s)",
+             number=candidate.report_id, metres=current_app.config["REPORT_DUPLICATE_METRES"],
+             state=pr.state_label(candidate.state), time=format_local(candidate.created_at))
+
+
 @bp.route("/nearby")
 @roles_required(*REPORTERS)
+@nearby_checks
 def nearby_reports():
-    """Open reports of the category near the point (for the form's "already reported?" box): no text, no names."""
+    """Open reports of the category near the point (for the form's "already reported?" box): no text, no names,
+    no distance; a clue only for those who may already read it."""
     query = forms.NearbyForm()
     values = [query.value(n) for n in ("category_id", "latitude", "longitude")]
     if None in values:
         return jsonify(reports=[])
     found = pr.find_duplicates(current_user, *values)
-    return jsonify(reports=[{"id": c.report_id, "label": _(
-        "Add mine to report No. %(number)d (%(metres)d m away, %(state)s, %(time)s)", number=c.report_id,
-        metres=round(c.distance_m), state=pr.state_label(c.state), time=format_local(c.created_at))}
-        for c in found])
+    return jsonify(reports=[{"id": c.report_id, "label": nearby_label(c)} for c in found])
 
 
 @bp.route("/mine")

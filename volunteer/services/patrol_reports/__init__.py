@@ -2,7 +2,8 @@
 
 The public API, by module (each use case takes the acting user, checks scope and commits once):
 
-- categories: ``seed_categories``, ``list_categories``, ``get_category``, ``update_category``
+- categories: ``seed_categories``, ``list_categories``, ``get_category``, ``update_category``, ``is_dispute``,
+              ``place_is_private``
 - routing:    ``route_report``, ``find_area_team``, ``team_covers``, ``in_polygon``, ``set_team_area``
 - filing:     ``find_duplicates``, ``file_report``, ``list_my_reports``, ``get_photo``, ``may_report``
 - workflow:   ``sign_report``, ``dispatch_report``, ``handle_report``, ``close_report``, ``reject_report``,
@@ -19,7 +20,9 @@ coordinators' queue (computed from ``due_at``, never written by a read).
 from volunteer.services.patrol_reports.categories import (
     CategoryGroup,
     get_category,
+    is_dispute,
     list_categories,
+    place_is_private,
     seed_categories,
     update_category,
 )
@@ -84,7 +87,8 @@ __all__ = [
     "REJECT_LABELS", "ReportDetail", "ReportFigures", "ReportNotFoundError", "ReportStateError", "STATE_LABELS",
     "allowed_steps", "award_key", "can_handle", "clean_photo", "clean_photos", "close_report", "count_reports",
     "deadline", "dispatch_report", "dispatch_version", "file_report", "find_area_team", "find_duplicates",
-    "get_category", "get_photo", "get_report", "handle_report", "handles_clause", "in_polygon", "is_handler",
+    "get_category", "get_photo", "get_report", "handle_report", "handles_clause", "in_polygon", "is_dispute",
+    "is_handler", "place_is_private",
     "list_categories", "list_dispatch_choices", "list_escalated", "list_my_reports", "list_queue", "load_report",
     "may_report", "merge_report", "reject_report", "reopen_report", "report_clock", "route_report",
     "seed_categories", "set_team_area", "sign_report", "state_label", "team_covers", "update_category",

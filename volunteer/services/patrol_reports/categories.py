@@ -66,6 +66,17 @@ def _category(node: dict, level: int, parent: ReportCategory | None, order: int,
                           sensitive=node.get("sensitive", False), sort_order=order)
 
 
+def is_dispute(category: ReportCategory) -> bool:
+    """A dispute between people (the ``dispute`` group): its place is a household's."""
+    return category.code.startswith("dispute.")
+
+
+def place_is_private(category: ReportCategory) -> bool:
+    """Whether where a report of this category was made is kept from people who cannot read it: clues
+    (``sensitive``) and disputes, whose place is a household's."""
+    return category.sensitive or is_dispute(category)
+
+
 def list_categories(include_inactive: bool = False) -> list[CategoryGroup]:
     """The tree: groups with their categories (only active ones unless asked). One query."""
     statement = select(ReportCategory).order_by(ReportCategory.level, ReportCategory.sort_order,

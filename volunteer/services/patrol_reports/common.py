@@ -79,6 +79,11 @@ ACTION_LABELS = {
     EventAction.MERGED_IN: _l("Another report was added to this one"),
 }
 
+#: the timeline lines whose note is public: what was done (办结) and why it was not taken up. They are the report's
+#: ``status_note``, which the reporter reads and Open311 publishes as ``status_notes``; every other note (dispatch,
+#: close, reopen, merge) is between handlers.
+PUBLIC_NOTE_ACTIONS = frozenset({EventAction.HANDLED, EventAction.REJECTED})
+
 #: the step whose deadline runs in each open state
 STAGES = {ReportState.NEW: "sign", ReportState.SIGNED: "dispatch", ReportState.DISPATCHED: "close",
           ReportState.HANDLED: "close"}

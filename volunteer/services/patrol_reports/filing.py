@@ -33,7 +33,8 @@ from volunteer.models import (
 from volunteer.services import audit
 from volunteer.services.attendance import distance_m
 from volunteer.services.paging import Page, paginate
-from volunteer.services.patrol_reports.common import add_event, deadline, load_report
+from volunteer.services.patrol_reports.categories import place_is_private
+from volunteer.services.patrol_reports.common import add_event, deadline, load_report, visible_clause
 from volunteer.services.patrol_reports.photos import CleanPhoto, clean_photos
 from volunteer.services.patrol_reports.routing import route_report
 from volunteer.services.text import clean_text
@@ -49,12 +50,12 @@ class NotADuplicateError(DomainError):
 
 @dataclass(frozen=True)
 class DuplicateCandidate:
-    """An open report of the same category nearby: shown before sending, without its reporter or text."""
+    """An open report of the same category nearby: shown before sending, without its reporter, text or distance
+    (only "within REPORT_DUPLICATE_METRES": a distance in metres from three points places the report)."""
 
     report_id: int
     created_at: datetime
     state: ReportState
-    distance_m: float
 
 
 def may_report(actor: User) -> bool:
@@ -64,21 +65,32 @@ def may_report(actor: User) -> bool:
 
 def find_duplicates(actor: User, category_id: int, latitude: float, longitude: float,
                     now: datetime | None = None) -> list[DuplicateCandidate]:
-    """Open reports of the category within the configured metres and hours, nearest first (reads only)."""
+    """Open reports of the category within the configured metres and hours, nearest first (reads only).
+
+    Of a category whose place is private (clues, disputes: ``place_is_private``) only reports the actor may already
+    read are offered (their own, those they handle): answers "there is one here" from a few points would otherwise
+    tell anyone where a clue or a household's dispute was reported.
+    """
     if not may_report(actor):
         raise PermissionDeniedError()
+    category = db.session.get(ReportCategory, category_id)
+    if category is None:
+        return []
     metres = current_app.config["REPORT_DUPLICATE_METRES"]
     since = (now or utcnow()) - timedelta(hours=current_app.config["REPORT_DUPLICATE_HOURS"])
     dlat = metres / METRES_PER_DEGREE
     dlon = metres / (METRES_PER_DEGREE * max(0.01, math.cos(math.radians(latitude))))
+    where = [Report.category_id == category.id, Report.state.in_(OPEN_STATES), Report.created_at >= since,
+             Report.latitude.between(latitude - dlat, latitude + dlat),
+             Report.longitude.between(longitude - dlon, longitude + dlon)]
+    if place_is_private(category):
+        where.append(visible_clause(actor))
     rows = db.session.execute(
-        select(Report.id, Report.created_at, Report.state, Report.latitude, Report.longitude).where(
-            Report.category_id == category_id, Report.state.in_(OPEN_STATES), Report.created_at >= since,
-            Report.latitude.between(latitude - dlat, latitude + dlat),
-            Report.longitude.between(longitude - dlon, longitude + dlon)))
-    found = [DuplicateCandidate(rid, created, ReportState(state), distance_m(latitude, longitude, lat, lon))
-             for rid, created, state, lat, lon in rows]
-    return sorted((c for c in found if c.distance_m <= metres), key=lambda c: (c.distance_m, c.report_id))
+        select(Report.id, Report.created_at, Report.state, Report.latitude, Report.longitude).where(*where))
+    near = sorted((distance_m(latitude, longitude, lat, lon), rid, created, state)
+                  for rid, created, state, lat, lon in rows)
+    return [DuplicateCandidate(rid, created, ReportState(state)) for metres_away, rid, created, state in near
+            if metres_away <= metres]
 
 
 def _current_shift_id(actor: User, now: datetime) -> int | None:
@@ -130,7 +142,7 @@ def file_report(actor: User, *, category_id: int | None, description: str | None
     target = None
     if join_report_id is not None:
         if join_report_id not in {c.report_id for c in find_duplicates(actor, category.id, latitude, longitude, now)}:
-            raise NotADuplicateError()
+            raise NotADuplicateError()  # also a report the actor may not read: the same answer as a missing one
         target = db.session.get(Report, join_report_id)
     team = route_report(actor, category, latitude, longitude)
     report = Report(reporter_id=actor.id, category_id=category.id, team_id=team.id, description=text,

@@ -4,6 +4,8 @@ What the public output holds, and what it never holds:
 
 - no reporter (no name, account, mobile), no handler, no timeline, no shift;
 - photos only of categories that allow public photos (``public_photos``), and never of a sensitive one;
+- every location is rounded (``public_decimals``): to 0.001° (about 100 m) for every category, to 0.01° (about
+  1 km) for disputes (``dispute.*``, between households), never the point as filed;
 - sensitive categories (clues, ``sensitive``) are not public at all: they are missing from the public list and a
   public read of one answers 404 like a missing id. The partner that filed one, reading with its own ``api_key``,
   sees it with the location rounded to 0.001° (about 100 m): the rounding the issue asks for, applied to the only
@@ -43,7 +45,7 @@ from volunteer.models import (
 )
 from volunteer.services import audit
 from volunteer.services.accounts import require_admin
-from volunteer.services.patrol_reports.categories import list_categories
+from volunteer.services.patrol_reports.categories import is_dispute, list_categories
 from volunteer.services.patrol_reports.common import STATE_LABELS
 from volunteer.services.patrol_reports.filing import file_report, may_report
 from volunteer.services.text import clean_text
@@ -53,7 +55,12 @@ MAX_SPAN = timedelta(days=90)
 #: requests per page of requests.json unless ``page_size`` says less; the most one page may hold
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200
-#: degrees kept of a sensitive report's location (0.001° ≈ 110 m of latitude)
+#: decimals of a degree kept of every public location: 0.001° ≈ 110 m of latitude (≈ 96 m of longitude in
+#: Hangzhou) — the street and the block, not the doorway of the reporter or of the people reported
+PUBLIC_DECIMALS = 3
+#: a dispute (dispute.*) is between households: 0.01° ≈ 1.1 km, the neighbourhood, never the building
+DISPUTE_DECIMALS = 2
+#: degrees kept of a sensitive report's location, for the partner that filed it (0.001° ≈ 110 m of latitude)
 SENSITIVE_DECIMALS = 3
 #: the key as handed to the partner: "pv_" and 43 URL-safe characters (32 random bytes)
 KEY_PREFIX = "pv_"
@@ -232,12 +239,53 @@ def _public_clause(key: PartnerKey | None):
     return or_(public, Report.reporter_id == key.user_id) if key is not None else public
 
 
+def public_decimals(category: ReportCategory) -> int:
+    """Decimals of a degree the public output keeps of a report of this category (the coarsest rule that applies)."""
+    decimals = PUBLIC_DECIMALS
+    if category.sensitive:
+        decimals = min(decimals, SENSITIVE_DECIMALS)
+    if is_dispute(category):
+        decimals = min(decimals, DISPUTE_DECIMALS)
+    return decimals
+
+
+def _about_metres(decimals: int) -> int:
+    """The north–south size of the rounding, in round hundreds of metres (0.001° → 100, 0.01° → 1100)."""
+    return int(round(111_320 * 10 ** -decimals, -2))
+
+
+def what_is_public(category: ReportCategory) -> str:
+    """For the report form: what of a report of this category the public output shows (in the reader's language)."""
+    if category.sensitive:
+        return str(_l("This kind of report is never published: only you, the handling teams and administrators see"
+                      " it and its photos."))
+    metres = _about_metres(public_decimals(category))
+    if category.public_photos:
+        return str(_l("Published (Open311, without your name): the description, the place rounded to about"
+                      " %(metres)d m, and the photos — anyone can open them, so keep faces and number plates out.",
+                      metres=metres))
+    return str(_l("Published (Open311, without your name): the description and the place rounded to about"
+                  " %(metres)d m. The photos are seen only by you, the handling teams and administrators.",
+                  metres=metres))
+
+
+def what_is_public_overall(categories: list[ReportCategory], locale: str) -> str:
+    """For the report form before a category is chosen: the rule for every category, true whichever is chosen."""
+    photos = [c.name(locale) for c in categories if c.public_photos and not c.sensitive]
+    text = str(_l("What becomes public depends on what you found (Open311, never your name). Usually the"
+                  " description and the place rounded to about %(metres)d m (disputes: about %(dispute)d m); clues:"
+                  " nothing.", metres=_about_metres(PUBLIC_DECIMALS), dispute=_about_metres(DISPUTE_DECIMALS)))
+    if photos:
+        kinds = ("、" if locale.startswith("zh") else ", ").join(photos)
+        return text + " " + str(_l("Photos are public only for: %(kinds)s.", kinds=kinds))
+    return text + " " + str(_l("Photos are never public."))
+
+
 def _as_public(report: Report, photo_id: int | None, locale: str) -> PublicRequest:
     category = report.category
     closed = report.state in (ReportState.CLOSED, ReportState.REJECTED)
-    lat, lon = report.latitude, report.longitude
-    if category.sensitive:
-        lat, lon = round(lat, SENSITIVE_DECIMALS), round(lon, SENSITIVE_DECIMALS)
+    decimals = public_decimals(category)
+    lat, lon = round(report.latitude, decimals), round(report.longitude, decimals)
     moments = [m for m in (report.created_at, report.signed_at, report.dispatched_at, report.handled_at,
                            report.closed_at, report.rejected_at, report.reopened_at) if m is not None]
     expected = None if closed else report.clock_from + timedelta(seconds=category.close_seconds)

@@ -14,6 +14,7 @@ from volunteer.extensions import db
 from volunteer.models import OPEN_STATES, Report, ReportEvent, ReportPhoto, Role, Team, User, team_coordinators
 from volunteer.services.paging import Page, paginate
 from volunteer.services.patrol_reports.common import (
+    PUBLIC_NOTE_ACTIONS,
     Clock,
     can_handle,
     direct_team_ids,
@@ -47,6 +48,10 @@ class ReportDetail:
     is_handler: bool
     #: reports merged into this one (ids), for handlers
     merged_ids: list[int] = field(default_factory=list)
+
+    def note(self, event: ReportEvent) -> str:
+        """The event's note as this reader may see it: all of them for its handlers, else only the public ones."""
+        return event.note if self.is_handler or event.action in PUBLIC_NOTE_ACTIONS else ""
 
 
 def _escalated_clause(actor: User, own: set[int], now: datetime):

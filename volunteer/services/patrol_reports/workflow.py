@@ -330,7 +330,8 @@ def merge_into(actor: User, report: Report, target: Report, note: str, now: date
         raise BadMergeError()
     _step(actor, report, MERGEABLE, S.REJECTED, EventAction.MERGED,
           {"rejected_at": now, "reject_reason": RejectReason.DUPLICATE, "duplicate_of_id": target.id,
-           "status_note": note or str(_l("Merged into report %(number)d.", number=target.id)), "due_at": None},
+           # the public note is the fact, never the handler's words (they stay on the timeline, for handlers)
+           "status_note": str(_l("Merged into report %(number)d.", number=target.id)), "due_at": None},
           note, now, other_report_id=target.id)
     add_event(target.id, actor.id, EventAction.MERGED_IN, ReportState(target.state), ReportState(target.state),
               note, other_report_id=report.id, at=now)
