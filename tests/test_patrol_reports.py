@@ -588,6 +588,32 @@ def test_a_reopening_takes_back_at_most_what_is_left(category, make_volunteer, m
     assert ledger.find_mismatches() == []
 
 
+def test_what_a_reopening_could_not_take_back_is_taken_at_the_next_one(category, make_volunteer, make_coordinator):
+    """Spent, partly taken back (10 kept), closed without points, reopened again once the reporter has points: the
+    10 are taken back then, under a second reversal key of the same credit."""
+    from volunteer.services import ledger
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    ledger.debit(reporter.id, 10, EntryKind.REDEMPTION, "voucher:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="问题复现")
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=False)
+    ledger.credit(reporter.id, 30, EntryKind.ADJUSTMENT, "adjustment:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="再次复核")
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert (reporter.points_balance, report.points_awarded) == (20, 0)
+    key = f"report:{report.id}"
+    assert [e for e in _entries(reporter.id) if e[1] == "reversal"] == [
+        (-5, "reversal", f"{key}:reversal"), (-10, "reversal", f"{key}:reversal:2")]
+    assert ledger.find_mismatches() == []
+
+
 def test_the_daily_cap_counts_points_taken_back(app, category, make_volunteer, make_coordinator):
     """Cap 20: a 15-point report confirmed, reopened (taken back), then another confirmed the same day earns 15."""
     app.config["REPORT_DAILY_POINTS_CAP"] = 20

@@ -87,9 +87,16 @@ def award_key(report_id: int, closing: int = 1) -> str:
     return f"report:{report_id}" if closing == 1 else f"report:{report_id}:{closing}"
 
 
-def reversal_key(credit_key: str) -> str:
-    """The ledger source key that takes back the credit ``credit_key`` (unique: reversed once)."""
-    return f"{credit_key}:reversal"
+def reversal_key(credit_key: str, nth: int = 1) -> str:
+    """The ledger source key of the ``nth`` taking back of the credit ``credit_key`` (unique: once each). Only a
+    credit whose first reversal found the points spent is taken back again (what is left, at a later reopening)."""
+    return f"{credit_key}:reversal" if nth == 1 else f"{credit_key}:reversal:{nth}"
+
+
+def _reversals_of(credit_key):
+    """The condition "a reversal of the credit ``credit_key``" (a string or a column)."""
+    return (PointEntry.kind == EntryKind.REVERSAL) & or_(
+        PointEntry.source_key == credit_key + ":reversal", PointEntry.source_key.like(credit_key + ":reversal:%"))
 
 
 def _credits_of(report_id: int):
@@ -310,12 +317,13 @@ def _award(actor: User, report: Report, now: datetime) -> int:
     _lock_reporter(report)
     start, end = local_day_bounds(local_date(now))
     # today's credits net of their reversals (a credit reopened and taken back no longer counts)
-    reversal = aliased(PointEntry)
+    credit = aliased(PointEntry)
+    taken_back = (select(func.coalesce(func.sum(PointEntry.amount), 0)).where(_reversals_of(credit.source_key))
+                  .correlate(credit).scalar_subquery())
     earned = db.session.scalar(
-        select(func.coalesce(func.sum(PointEntry.amount + func.coalesce(reversal.amount, 0)), 0))
-        .outerjoin(reversal, reversal.source_key == PointEntry.source_key + ":reversal")
-        .where(PointEntry.user_id == report.reporter_id, PointEntry.kind == EntryKind.REPORT_AWARD,
-               PointEntry.created_at >= start, PointEntry.created_at < end)) or 0
+        select(func.coalesce(func.sum(credit.amount + taken_back), 0))
+        .where(credit.user_id == report.reporter_id, credit.kind == EntryKind.REPORT_AWARD,
+               credit.created_at >= start, credit.created_at < end)) or 0
     amount = min(points, current_app.config["REPORT_DAILY_POINTS_CAP"] - int(earned))
     if amount <= 0:
         return 0
@@ -360,11 +368,11 @@ def reopen_report(actor: User, report_id: int, *, note: str | None, now: datetim
            "dispatched_at": None, "assigned_team_id": None, "assigned_user_id": None, "handled_at": None,
            "handled_by_id": None, "closed_at": None, "closed_by_id": None, "rejected_at": None,
            "reject_reason": None, "confirmed_useful": False, "status_note": ""}, text, now)
-    _take_back(actor, report, text)
+    _take_back(actor, report)
     return _finish(report)
 
 
-def _take_back(actor: User, report: Report, note: str) -> None:
+def _take_back(actor: User, report: Report) -> None:
     """Reverse the points of the closing a reopening undoes (a helper: no commit; the report's row is locked by
     the reopening's UPDATE). Takes at most the reporter's balance, never more: the points they already spent
     stay with them, recorded in the audit log, and ``points_awarded`` keeps that remainder (a later paid closing
@@ -378,8 +386,10 @@ def _take_back(actor: User, report: Report, note: str) -> None:
     balance = db.session.scalar(select(User.points_balance).where(User.id == report.reporter_id)) or 0
     taken = min(held, balance)
     if taken > 0 and credit_key is not None:
-        ledger.debit(report.reporter_id, taken, EntryKind.REVERSAL, reversal_key(credit_key),
-                     note=(note or report.category.name_zh)[:200], actor_id=actor.id)
+        nth = (db.session.scalar(select(func.count(PointEntry.id)).where(_reversals_of(credit_key))) or 0) + 1
+        ledger.debit(report.reporter_id, taken, EntryKind.REVERSAL, reversal_key(credit_key, nth),
+                     note=report.category.name_zh[:200], actor_id=actor.id)  # as the credit's: the reporter
+        # reads it in their points history, and the handler's reason for reopening is internal
     else:
         taken = 0
     db.session.execute(update(Report).where(Report.id == report.id).values(points_awarded=held - taken)
