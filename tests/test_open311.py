@@ -118,10 +118,34 @@ def test_public_locations_are_rounded_and_disputes_more(client, code, make_volun
     assert "30.259123" not in client.get("/open311/v2/requests.json").get_data(as_text=True)
 
 
+def test_a_key_reads_back_only_its_own_filings_not_its_accounts_web_clues_nor_another_keys(
+        client, code, make_admin, make_volunteer):
+    """The account a key files as is a real volunteer: what they sent through the web form, and what a second key on
+    the same account filed, stay hidden from the key."""
+    account = make_volunteer("城市大脑对接")
+    web_clue = send(account, code("clue.suspicious_person"), description="web-filed clue about my neighbour")
+    admin = make_admin()
+    key, secret = open311.issue_key(admin, name="西湖区城市大脑", account_mobile=account.mobile)
+    other, other_secret = open311.issue_key(admin, name="第二个对接系统", account_mobile=account.mobile)
+    filed = open311.create_request(key, service_code="clue.suspicious_activity", latitude=LAT, longitude=LON,
+                                   address_string=None, description="可疑人员")
+    others = open311.create_request(other, service_code="clue.suspicious_activity", latitude=LAT, longitude=LON,
+                                    address_string=None, description="另一个系统的线索")
+    assert (filed.partner_key_id, others.partner_key_id, web_clue.partner_key_id) == (key.id, other.id, None)
+    assert [p.id for p in open311.find_requests(open311.RequestFilter(), "zh", key).items] == [filed.id]
+    mine = client.get(f"/open311/v2/requests.json?api_key={secret}").get_json()
+    assert [i["service_request_id"] for i in mine] == [filed.id]
+    theirs = client.get(f"/open311/v2/requests.json?api_key={other_secret}").get_json()
+    assert [i["service_request_id"] for i in theirs] == [others.id]
+    for hidden in (web_clue, others):
+        assert client.get(f"/open311/v2/requests/{hidden.id}.json?api_key={secret}").status_code == 404
+
+
 def test_clues_are_never_public_and_rounded_for_the_partner_that_filed_them(client, code, make_volunteer, partner):
     key, secret, account = partner
     volunteers_clue = send(make_volunteer(), code("clue.suspicious_person"), latitude=30.259123, longitude=120.146789)
-    partners_clue = send(account, code("clue.suspicious_activity"), latitude=30.259123, longitude=120.146789)
+    partners_clue = send(account, code("clue.suspicious_activity"), latitude=30.259123, longitude=120.146789,
+                         partner_key_id=key.id)
     public = client.get("/open311/v2/requests.json").get_json()
     assert public == []
     for report in (volunteers_clue, partners_clue):
@@ -277,6 +301,25 @@ def test_the_post_is_the_only_csrf_exempt_form_and_is_rate_limited_per_key(app, 
     other = client.post("/open311/v2/requests.json", data={**filed, "api_key": "pv_other"})
     assert other.status_code == 403  # another key has its own bucket
     assert client.post("/admin/partner-keys", data={"name": "x"}).status_code == 400  # CSRF still checked elsewhere
+
+
+def test_wrong_keys_are_limited_per_address_and_a_valid_key_is_not(app, client, partner, code):
+    """A fresh random key per request gets a fresh per-key bucket: the address's budget for wrong keys stops it,
+    counting only refused keys; the partner's valid key from the same address still files."""
+    key, secret, account = partner
+    app.config["OPEN311_BAD_KEY_LIMIT"] = "3 per hour"
+    filed = {"service_code": "other.other", "lat": "30.25", "long": "120.14", "description": "x"}
+    good = [client.post("/open311/v2/requests.json", data={**filed, "api_key": secret}).status_code
+            for _ in range(4)]
+    assert good == [201] * 4  # valid keys use none of the address's budget for wrong keys
+    wrong = [client.post("/open311/v2/requests.json", data={**filed, "api_key": f"pv_guess{i}"}).status_code
+             for i in range(5)]
+    assert wrong == [403, 403, 403, 429, 429]
+    assert client.post("/open311/v2/requests.json", data=filed).status_code == 429  # no key at all: the same
+    other = client.post("/open311/v2/requests.json", data={**filed, "api_key": "pv_x"},
+                        environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 403  # another address has its own budget
+    assert client.post("/open311/v2/requests.json", data={**filed, "api_key": secret}).status_code == 201
 
 
 def test_reading_writes_nothing(client, code, make_volunteer, partner):

@@ -240,7 +240,7 @@ def test_a_dispatch_from_a_page_older_than_the_last_dispatch_is_refused(client, 
     assert (report.assigned_team_id, report.assigned_user_id) == (None, second.id)
 
 
-@pytest.mark.parametrize("forged", ["abc", "1" * 19, "-1"])
+@pytest.mark.parametrize("forged", ["abc", "1" * 19, "-1", "9" * 18, "253402300800000000"])
 def test_a_garbled_dispatch_version_asks_for_a_reload_and_changes_nothing(client, login, make_volunteer,
                                                                           make_coordinator, manhole, team, forged):
     report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
@@ -252,6 +252,26 @@ def test_a_garbled_dispatch_version_asks_for_a_reload_and_changes_nothing(client
     assert "页面已过期，请刷新后再试。" in answer
     db.session.refresh(report)
     assert report.state == ReportState.SIGNED and report.assigned_team_id is None
+
+
+def test_a_handler_closing_their_own_report_is_not_offered_points_and_is_refused_them(client, login, manhole,
+                                                                                      make_coordinator, team):
+    from volunteer.models import Team
+
+    handler = make_coordinator(managed=[db.session.scalar(select(Team).where(Team.parent_id.is_(None)))])
+    report = pr.file_report(handler, category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=None, user_id=handler.id, note="")
+    pr.handle_report(handler, report.id, note="已处理")
+    login(handler)
+    page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+    assert f"/reports/{report.id}/close" in page and 'name="useful"' not in page
+    assert "您自己上报的问题：在此关闭不计积分" in page
+    answer = client.post(f"/reports/{report.id}/close", data={"useful": "on"}, follow_redirects=True)
+    assert "不能确认为有效" in answer.get_data(as_text=True)
+    db.session.refresh(report)
+    db.session.refresh(handler)
+    assert report.state == ReportState.HANDLED and handler.points_balance == 0
 
 
 def _fingerprint() -> str:

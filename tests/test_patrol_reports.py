@@ -556,3 +556,195 @@ def test_every_report_step_has_a_name_in_the_audit_log():
 
     steps = {a.value for a in EventAction} - {"created", "merged_in"}
     assert {f"report.{s}" for s in steps} <= set(admin.ACTION_LABELS)
+
+
+# --- points: own reports, reopening, the net daily cap ---------------------------------------------------------
+
+def _to_handled(handler, report) -> None:
+    """Sign (unless a reopening kept the signature), dispatch to oneself, handle."""
+    if db.session.get(Report, report.id).state == ReportState.NEW:
+        pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=None, user_id=handler.id, note="")
+    pr.handle_report(handler, report.id, note="已处理")
+
+
+def _entries(user_id: int) -> list[tuple[int, str, str]]:
+    return [(e.amount, e.kind, e.source_key) for e in db.session.scalars(
+        select(PointEntry).where(PointEntry.user_id == user_id).order_by(PointEntry.id))]
+
+
+def test_a_handler_cannot_confirm_their_own_report_as_useful(category, make_coordinator, street):
+    """A coordinator reports, then signs, dispatches to themselves, handles and closes: no points to themselves."""
+    root = db.session.scalar(select(Team).where(Team.parent_id.is_(None)))
+    handler = make_coordinator("李强", managed=[root])
+    report = send(handler, category())
+    _to_handled(handler, report)
+    assert "close" in pr.allowed_steps(handler, report) and "close_useful" not in pr.allowed_steps(handler, report)
+    with pytest.raises(pr.OwnReportError) as caught:
+        pr.close_report(handler, report.id, useful=True)
+    assert caught.value.status_code == 403 and "另一位处置人员" in caught.value.text
+    db.session.refresh(report)
+    db.session.refresh(handler)
+    assert report.state == ReportState.HANDLED and handler.points_balance == 0
+    # another handler of the team may confirm it
+    colleague = make_coordinator("王磊", managed=[root])
+    assert "close_useful" in pr.allowed_steps(colleague, report)
+    pr.close_report(colleague, report.id, useful=True)
+    db.session.refresh(handler)
+    assert handler.points_balance == category().points
+    # or the reporter closes it without points
+    own = send(handler, category())
+    _to_handled(handler, own)
+    pr.close_report(handler, own.id, useful=False)
+    db.session.refresh(own)
+    assert own.state == ReportState.CLOSED and own.points_awarded == 0
+
+
+def test_reopening_takes_the_points_back_and_a_rejection_leaves_nothing(category, make_volunteer, make_coordinator):
+    from volunteer.services import ledger
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    pr.reopen_report(handler, report.id, note="核实为虚假上报")
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert report.points_awarded == 0 and not report.confirmed_useful and reporter.points_balance == 0
+    pr.reject_report(handler, report.id, reason=RejectReason.INVALID, note="虚假上报")
+    db.session.refresh(reporter)
+    assert reporter.points_balance == 0
+    key = f"report:{report.id}"
+    assert _entries(reporter.id) == [(15, "report_award", key), (-15, "reversal", f"{key}:reversal")]
+    # reopened again and confirmed this time: a new credit with its own key, and its own reversal
+    pr.reopen_report(handler, report.id, note="复核属实")
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    db.session.refresh(report)
+    assert report.points_awarded == 15
+    pr.reopen_report(handler, report.id, note="再次复核")
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    assert _entries(reporter.id)[2:] == [(15, "report_award", f"{key}:2"), (-15, "reversal", f"{key}:2:reversal"),
+                                         (15, "report_award", f"{key}:3")]
+    db.session.refresh(reporter)
+    assert reporter.points_balance == 15 and ledger.find_mismatches() == []
+
+
+def test_a_reopening_takes_back_at_most_what_is_left(category, make_volunteer, make_coordinator):
+    """The reporter spent 10 of the 15 points: the reversal takes the 5 left (a balance never goes negative), the
+    report keeps 10 as awarded, and a later paid closing only tops it up to 15."""
+    from volunteer.models import AuditEvent
+    from volunteer.services import ledger
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    ledger.debit(reporter.id, 10, EntryKind.REDEMPTION, "voucher:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="问题复现")
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert (reporter.points_balance, report.points_awarded) == (0, 10)
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "report.points_reversed"))
+    assert audit is not None and (audit.details["points"], audit.details["kept"]) == (5, 10)
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert (reporter.points_balance, report.points_awarded) == (5, 15)
+    assert ledger.find_mismatches() == []
+
+
+def test_what_a_reopening_could_not_take_back_is_taken_at_the_next_one(category, make_volunteer, make_coordinator):
+    """Spent, partly taken back (10 kept), closed without points, reopened again once the reporter has points: the
+    10 are taken back then, under a second reversal key of the same credit."""
+    from volunteer.services import ledger
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    ledger.debit(reporter.id, 10, EntryKind.REDEMPTION, "voucher:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="问题复现")
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=False)
+    ledger.credit(reporter.id, 30, EntryKind.ADJUSTMENT, "adjustment:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="再次复核")
+    db.session.refresh(report)
+    db.session.refresh(reporter)
+    assert (reporter.points_balance, report.points_awarded) == (20, 0)
+    key = f"report:{report.id}"
+    assert [e for e in _entries(reporter.id) if e[1] == "reversal"] == [
+        (-5, "reversal", f"{key}:reversal"), (-10, "reversal", f"{key}:reversal:2")]
+    assert ledger.find_mismatches() == []
+
+
+def test_the_daily_cap_counts_points_taken_back(app, category, make_volunteer, make_coordinator):
+    """Cap 20: a 15-point report confirmed, reopened (taken back), then another confirmed the same day earns 15."""
+    app.config["REPORT_DAILY_POINTS_CAP"] = 20
+    reporter, handler = make_volunteer(), make_coordinator()
+    first, second = send(reporter, category()), send(reporter, category())
+    _to_handled(handler, first)
+    pr.close_report(handler, first.id, useful=True)
+    pr.reopen_report(handler, first.id, note="重新核实")
+    _to_handled(handler, second)
+    pr.close_report(handler, second.id, useful=True)
+    db.session.refresh(second)
+    assert second.points_awarded == 15
+
+
+# --- forged pages, merge race -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", [10**18 - 1, 253_402_300_800_000_000, -1])
+def test_a_dispatch_version_no_datetime_holds_is_a_stale_page(category, make_volunteer, make_coordinator, team,
+                                                               version):
+    from volunteer.errors import InvalidStateError
+
+    report = send(make_volunteer(), category())
+    handler = make_coordinator()
+    pr.sign_report(handler, report.id)
+    with pytest.raises(InvalidStateError) as caught:
+        pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="", seen_version=version)
+    assert "请刷新页面" in caught.value.text
+    db.session.refresh(report)
+    assert report.state == ReportState.SIGNED and report.assigned_team_id is None
+
+
+@postgres_only
+def test_two_handlers_merging_two_reports_into_each_other_one_wins(app, category, make_volunteer,
+                                                                    make_coordinator, monkeypatch):
+    """Both handlers load both reports before either merges (a barrier makes sure); without the row locks and the
+    re-read, both merges succeed and each report is a rejected duplicate of the other."""
+    import threading
+
+    from tests.concurrency import race
+    from volunteer.services.patrol_reports import workflow
+
+    reporter = make_volunteer()
+    a, b = send(reporter, category()), send(reporter, category())
+    handler_ids = [make_coordinator("李强").id, make_coordinator("王磊").id]
+    pairs = [(a.id, b.id), (b.id, a.id)]
+    loaded = threading.Barrier(2)
+    merge_into = workflow.merge_into
+
+    def wait_then_merge(*args, **kwargs):
+        loaded.wait(timeout=30)
+        return merge_into(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "merge_into", wait_then_merge)
+
+    def merge(index: int):
+        from volunteer.models import User
+
+        pr.merge_report(db.session.get(User, handler_ids[index]), *pairs[index])
+        return index
+
+    results = race(app, merge, 2)
+    assert sorted(type(r).__name__ for r in results) == ["BadMergeError", "int"], results
+    merged = db.session.scalars(select(Report).where(Report.duplicate_of_id.is_not(None))).all()
+    assert len(merged) == 1
+    assert db.session.get(Report, merged[0].duplicate_of_id).state == ReportState.NEW

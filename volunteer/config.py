@@ -105,6 +105,8 @@ class Config:
     REPORT_NEARBY_LIMIT = "30 per hour"
     #: reports one Open311 partner key may file (POST requests.json)
     OPEN311_POST_LIMIT = "120 per hour"
+    #: POSTs with a wrong, revoked or missing api_key one address may make (only those count; a valid key is exempt)
+    OPEN311_BAD_KEY_LIMIT = "20 per hour"
     #: the map's tile URL template ({z}/{x}/{y}, e.g. 天地图 with its key); empty: markers on a plain background
     MAP_TILE_URL = ""
     MAP_TILE_ATTRIBUTION = ""

@@ -114,10 +114,13 @@ def whole_number(raw: str, low: int = -INT_MAX, high: int = INT_MAX) -> int:
 
 class VersionField(_Typed):
     """The version of a record that a page showed and its form carries back (digits, up to 18: a microsecond
-    timestamp fits); anything else means the page is not one we sent, or too old to trust."""
+    timestamp fits, up to the year 9999's); anything else means the page is not one we sent, or too old to trust."""
+
+    #: microseconds from 1970 to the last instant a datetime holds (9999-12-31 23:59:59.999999 UTC)
+    MAX = 253_402_300_799_999_999
 
     def parse(self, raw: str) -> int:
-        if not re.fullmatch(r"[0-9]{1,18}", raw):
+        if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) > self.MAX:
             raise ValueError(str(_l("This page is out of date. Please reload it and try again.")))
         return int(raw)
 

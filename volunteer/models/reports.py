@@ -197,8 +197,11 @@ class Report(CreatedMixin, db.Model):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     #: a handler confirmed it true and useful at closing: the reporter earns the category's points
     confirmed_useful: Mapped[bool] = mapped_column(default=False, server_default=false())
-    #: points the reporter received (less than the category's when the daily cap cut them; 0 when none)
+    #: points the reporter holds for it: less than the category's when the daily cap cut them; 0 when none or taken
+    #: back at a reopening (more than 0 after a reopening only when the reporter had already spent them)
     points_awarded: Mapped[int] = mapped_column(default=0)
+    #: the Open311 partner key it was filed with (None: the web form); a key reads back only its own filings
+    partner_key_id: Mapped[int | None] = mapped_column(ForeignKey("partner_keys.id"), index=True)
 
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])
     category: Mapped[ReportCategory] = relationship()

@@ -118,6 +118,7 @@ ACTION_LABELS = {
     "report.rejected": _l("Patrol report not taken up"),
     "report.reopened": _l("Patrol report reopened"),
     "report.merged": _l("Patrol report merged into another"),
+    "report.points_reversed": _l("Patrol report points taken back"),
     "report_category.update": _l("Report category changed"),
     "team.area": _l("Team area set"),
 }

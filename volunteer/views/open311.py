@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, time
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
-from volunteer.extensions import csrf, limiter
+from volunteer.extensions import client_address, csrf, limiter
 from volunteer.localtime import to_local, zone
 from volunteer.services.patrol_reports import open311
 from volunteer.views.faces import uploaded_frames
@@ -157,19 +157,41 @@ def list_requests():
     return response
 
 
+def _presented_key() -> str:
+    return request.form.get("api_key") or request.args.get("api_key") or ""
+
+
 def _key_bucket() -> str:
     """The rate-limit bucket: the presented key (hashed, so the limiter's store never holds a key)."""
-    secret = request.form.get("api_key") or request.args.get("api_key") or ""
-    return "open311:" + hashlib.sha256(secret.encode()).hexdigest()[:24]
+    return "open311:" + hashlib.sha256(_presented_key().encode()).hexdigest()[:24]
 
 
+def _partner_key() -> open311.PartnerKey | None:
+    """The active key presented with this POST, looked up once per request (the limiter asks first)."""
+    if "open311_key" not in g:
+        g.open311_key = open311.find_key(_presented_key())
+    return g.open311_key
+
+
+def _bad_key_bucket() -> str:
+    return "open311-bad-key:" + client_address()
+
+
+def _failed_auth(response) -> bool:
+    return response.status_code == 403
+
+
+# Two limits. Per presented key: a partner's own budget. Per address, for wrong keys only (a valid key is exempt,
+# only a 403 counts): a random key each time would otherwise get a fresh per-key bucket every time.
 @bp.post("/requests.json")
 @csrf.exempt
 @limiter.limit(lambda: current_app.config["OPEN311_POST_LIMIT"], key_func=_key_bucket)
+@limiter.limit(lambda: current_app.config["OPEN311_BAD_KEY_LIMIT"], key_func=_bad_key_bucket,
+               exempt_when=lambda: _partner_key() is not None, deduct_when=_failed_auth)
 def create_request():
     """File a report for a partner: api_key, service_code, lat and long (address_string is kept in the text),
     description, and up to three photos as files named "media"."""
-    key = open311.find_key(request.form.get("api_key") or request.args.get("api_key"))
+    key = _partner_key()
     if key is None:
         raise open311.InvalidKeyError()
     form = forms.parse(RequestPost)

@@ -69,6 +69,7 @@ from volunteer.services.patrol_reports.routing import find_area_team, in_polygon
 from volunteer.services.patrol_reports.workflow import (
     BadAssigneeError,
     BadMergeError,
+    OwnReportError,
     allowed_steps,
     award_key,
     close_report,
@@ -83,7 +84,8 @@ from volunteer.services.patrol_reports.workflow import (
 
 __all__ = [
     "ACTION_LABELS", "AlreadyDispatchedError", "AlreadySignedError", "BadAssigneeError", "BadMergeError",
-    "CategoryGroup", "CleanPhoto", "Clock", "DuplicateCandidate", "NoTeamError", "NotADuplicateError", "QueueRow",
+    "CategoryGroup", "CleanPhoto", "Clock", "DuplicateCandidate", "NoTeamError", "NotADuplicateError",
+    "OwnReportError", "QueueRow",
     "REJECT_LABELS", "ReportDetail", "ReportFigures", "ReportNotFoundError", "ReportStateError", "STATE_LABELS",
     "allowed_steps", "award_key", "can_handle", "clean_photo", "clean_photos", "close_report", "count_reports",
     "deadline", "dispatch_report", "dispatch_version", "file_report", "find_area_team", "find_duplicates",

@@ -121,8 +121,11 @@ def _validated(category_id: int | None, description: str | None, latitude: float
 def file_report(actor: User, *, category_id: int | None, description: str | None, latitude: float | None,
                 longitude: float | None, accuracy_m: float | None = None,
                 location_source: LocationSource | str = LocationSource.GPS, photos: Sequence[bytes] = (),
-                join_report_id: int | None = None, now: datetime | None = None) -> Report:
+                join_report_id: int | None = None, partner_key_id: int | None = None,
+                now: datetime | None = None) -> Report:
     """Send a report: routed, on the clock, linked to the current shift, photos re-encoded; commits.
+
+    ``partner_key_id``: the Open311 key it comes through (None: the web form), so that key alone reads it back.
 
     With ``join_report_id`` (the volunteer chose "add mine to it"), the new report is at once merged into that
     open report nearby (so it is one case for the handlers; the merged one earns no points).
@@ -149,13 +152,13 @@ def file_report(actor: User, *, category_id: int | None, description: str | None
                     latitude=latitude, longitude=longitude,
                     accuracy_m=accuracy_m if source == LocationSource.GPS else None, location_source=source,
                     shift_id=_current_shift_id(actor, now), state=ReportState.NEW, clock_from=now,
-                    due_at=deadline(category, ReportState.NEW, now), created_at=now)
+                    due_at=deadline(category, ReportState.NEW, now), created_at=now, partner_key_id=partner_key_id)
     db.session.add(report)
     db.session.flush()
     _add_photos(report.id, actor.id, PhotoKind.REPORT, cleaned)
     add_event(report.id, actor.id, EventAction.CREATED, None, ReportState.NEW, at=now, team_id=team.id)
     audit.record(actor.id, "report.create", f"report:{report.id}", category=category.code, team=team.id,
-                 photos=len(cleaned))
+                 photos=len(cleaned), **({"partner_key": partner_key_id} if partner_key_id is not None else {}))
     if target is not None:
         from volunteer.services.patrol_reports.workflow import merge_into
 

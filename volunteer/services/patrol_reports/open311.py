@@ -7,9 +7,10 @@ What the public output holds, and what it never holds:
 - every location is rounded (``public_decimals``): to 0.001° (about 100 m) for every category, to 0.01° (about
   1 km) for disputes (``dispute.*``, between households), never the point as filed;
 - sensitive categories (clues, ``sensitive``) are not public at all: they are missing from the public list and a
-  public read of one answers 404 like a missing id. The partner that filed one, reading with its own ``api_key``,
-  sees it with the location rounded to 0.001° (about 100 m): the rounding the issue asks for, applied to the only
-  reader who may see the report outside the handlers;
+  public read of one answers 404 like a missing id. The partner key that filed one (``reports.partner_key_id``),
+  reading with that ``api_key``, sees it with the location rounded to 0.001° (about 100 m): the rounding the issue
+  asks for, applied to the only reader who may see the report outside the handlers. Not the account's web reports,
+  not another key's;
 - the status is ``open`` (new, signed, dispatched, handled) or ``closed`` (closed, rejected), with the public
   ``status_note`` the handlers wrote (or the state in words) as ``status_notes``.
 
@@ -234,9 +235,10 @@ class RequestPage:
 
 
 def _public_clause(key: PartnerKey | None):
-    """Non-sensitive reports; with a partner's key also the sensitive ones it filed itself."""
+    """Non-sensitive reports; with a partner's key also the sensitive ones filed with that very key (not those its
+    account sent through the web form, nor those of another key of the same account)."""
     public = ReportCategory.sensitive.is_(False)
-    return or_(public, Report.reporter_id == key.user_id) if key is not None else public
+    return or_(public, Report.partner_key_id == key.id) if key is not None else public
 
 
 def public_decimals(category: ReportCategory) -> int:
@@ -340,7 +342,7 @@ def find_requests(f: RequestFilter, locale: str, key: PartnerKey | None = None,
 
 
 def get_request(report_id: int, locale: str, key: PartnerKey | None = None) -> PublicRequest:
-    """One request (GET requests/<id>.json); a sensitive one only for the partner that filed it."""
+    """One request (GET requests/<id>.json); a sensitive one only for the partner key that filed it."""
     report = db.session.scalar(
         select(Report).join(ReportCategory, ReportCategory.id == Report.category_id)
         .options(joinedload(Report.category), joinedload(Report.team))
@@ -372,7 +374,8 @@ def create_request(key: PartnerKey | None, *, service_code: str | None, latitude
     if address:
         text = f"{text}\n{_l('Address')}: {address}" if text else f"{_l('Address')}: {address}"
     return file_report(key.user, category_id=category.id, description=text, latitude=latitude,
-                       longitude=longitude, location_source=LocationSource.PIN, photos=photos or (), now=now)
+                       longitude=longitude, location_source=LocationSource.PIN, photos=photos or (),
+                       partner_key_id=key.id, now=now)
 
 
 def public_photo(photo_id: int) -> ReportPhoto:

@@ -5,8 +5,13 @@ its timeline event and audit record, in one transaction. Two handlers signing at
 who signed. A dispatch may start from "dispatched" (to redirect it), so its UPDATE also asks that the report is
 still dispatched as the handler saw it (``dispatch_version``, carried by the page's form): of two handlers
 re-dispatching at once, or one working from a page older than the other's dispatch, one wins and the other is told
-who dispatched it to whom. Points for a confirmed report go through the ledger once (source key
-``report:<id>``), capped per volunteer per local day.
+who dispatched it to whom. Merging locks both reports (in id order) and re-reads the target, so two handlers
+merging A into B and B into A at once cannot both succeed.
+
+Points for a confirmed report go through the ledger once per closing (source key ``report:<id>`` for the first,
+``report:<id>:<n>`` for the n-th), capped per volunteer per local day, counted net of reversals. A handler never
+confirms their own report as useful. Reopening takes the points back (``<credit key>:reversal``), at most what the
+reporter still holds: a balance never goes negative, and what was already spent stays with the reporter (audited).
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import false, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from volunteer.db import utcnow
-from volunteer.errors import DomainError, FieldErrors
+from volunteer.errors import DomainError, FieldErrors, InvalidStateError
 from volunteer.extensions import db
 from volunteer.localtime import format_local, local_date, local_day_bounds
 from volunteer.models import (
@@ -64,18 +70,49 @@ class BadAssigneeError(DomainError):
     message = _l("Choose a team under this report's team, or a handler of it.")
 
 
+class OwnReportError(DomainError):
+    message = _l("You sent this report yourself, so you cannot confirm it as useful: close it without points, or "
+                 "ask another handler to close it.")
+    status_code = 403
+
+
 class BadMergeError(DomainError):
     message = _l("Merge into a report that is itself not merged or rejected.")
     status_code = 409
 
 
-def award_key(report_id: int) -> str:
-    """The ledger source key of a report's points (unique: credited once)."""
-    return f"report:{report_id}"
+def award_key(report_id: int, closing: int = 1) -> str:
+    """The ledger source key of the points of a report's ``closing``-th paid closing (unique: credited once each);
+    the first keeps the plain ``report:<id>``."""
+    return f"report:{report_id}" if closing == 1 else f"report:{report_id}:{closing}"
+
+
+def reversal_key(credit_key: str, nth: int = 1) -> str:
+    """The ledger source key of the ``nth`` taking back of the credit ``credit_key`` (unique: once each). Only a
+    credit whose first reversal found the points spent is taken back again (what is left, at a later reopening)."""
+    return f"{credit_key}:reversal" if nth == 1 else f"{credit_key}:reversal:{nth}"
+
+
+def _reversals_of(credit_key):
+    """The condition "a reversal of the credit ``credit_key``" (a string or a column)."""
+    return (PointEntry.kind == EntryKind.REVERSAL) & or_(
+        PointEntry.source_key == credit_key + ":reversal", PointEntry.source_key.like(credit_key + ":reversal:%"))
+
+
+def _credits_of(report_id: int):
+    """The condition "a REPORT_AWARD credit of this report" (``report:<id>`` or ``report:<id>:<n>``)."""
+    return (PointEntry.kind == EntryKind.REPORT_AWARD) & or_(
+        PointEntry.source_key == award_key(report_id), PointEntry.source_key.like(f"report:{report_id}:%"))
+
+
+def may_confirm_useful(actor: User, report: Report) -> bool:
+    """Whether the actor may close this report as useful (never their own: nobody awards themselves)."""
+    return report.reporter_id != actor.id
 
 
 def allowed_steps(actor: User, report: Report) -> set[str]:
-    """The steps the actor may take on this report now (for the page's buttons; the step functions re-check)."""
+    """The steps the actor may take on this report now (for the page's buttons; the step functions re-check);
+    "close_useful" when a closing may confirm it useful."""
     if not can_handle(actor, report):
         return set()
     state = ReportState(report.state)
@@ -84,10 +121,14 @@ def allowed_steps(actor: User, report: Report) -> set[str]:
                                        ("merge", MERGEABLE)) if state in states}
     if state == S.REJECTED and report.duplicate_of_id is not None:
         steps.discard("reopen")  # a merged report lives on in the one it was merged into
+    if "close" in steps and may_confirm_useful(actor, report):
+        steps.add("close_useful")  # closing as "confirmed and useful" (never one's own report)
     return steps
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: the largest version a datetime can hold (9999-12-31 23:59:59.999999 UTC); a larger one is a forged page
+MAX_VERSION = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def dispatch_version(report: Report) -> int:
@@ -102,6 +143,8 @@ def _as_dispatched(version: int):
     """The UPDATE's condition "still dispatched as version ``version`` said" (exact: the stored value itself)."""
     if version == 0:
         return Report.dispatched_at.is_(None)
+    if not 0 < version <= MAX_VERSION:
+        return false()  # no dispatch was ever that one (only a forged page says so): the step is refused
     return Report.dispatched_at == _EPOCH + timedelta(microseconds=version)
 
 
@@ -182,6 +225,8 @@ def dispatch_report(actor: User, report_id: int, *, team_id: int | None, user_id
     """
     report = load_handled_report(actor, report_id)
     version = dispatch_version(report) if seen_version is None else seen_version
+    if not 0 <= version <= MAX_VERSION:
+        raise InvalidStateError()  # not a page we sent: "reload the page"
     errors: dict = {}
     text = _note(errors, note)
     if errors:
@@ -240,6 +285,8 @@ def close_report(actor: User, report_id: int, *, useful: bool, note: str | None 
     text = _note(errors, note)
     if errors:
         raise FieldErrors(errors)
+    if useful and not may_confirm_useful(actor, report):
+        raise OwnReportError()
     now = now or utcnow()
     _step(actor, report, CLOSABLE, S.CLOSED, EventAction.CLOSED,
           {"closed_at": now, "closed_by_id": actor.id, "due_at": None, "confirmed_useful": useful}, text, now)
@@ -252,23 +299,36 @@ def close_report(actor: User, report_id: int, *, useful: bool, note: str | None 
     return _finish(report)
 
 
-def _award(actor: User, report: Report, now: datetime) -> int:
-    """Credit the reporter once, within the daily cap (a helper: no commit). Returns the points credited."""
-    points = report.category.points
-    key = award_key(report.id)
-    if points <= 0 or db.session.scalar(select(exists().where(PointEntry.source_key == key))):
-        return 0  # nothing to earn, or credited at an earlier closing (a reopened report)
-    # take the reporter's row lock first, so two closings for one volunteer cannot both fit under the cap
+def _lock_reporter(report: Report) -> None:
+    """Take the reporter's row lock (a no-op UPDATE): closings and reopenings for one volunteer run one at a time,
+    so the daily cap and the balance they read stay true until they write."""
     db.session.execute(update(User).where(User.id == report.reporter_id)
                        .values(points_balance=User.points_balance).execution_options(synchronize_session=False))
+
+
+def _award(actor: User, report: Report, now: datetime) -> int:
+    """Credit the reporter for this closing, within the daily cap (a helper: no commit). Returns the points
+    credited: the category's points less what the reporter still holds from an earlier closing whose reversal
+    found them spent."""
+    held = db.session.scalar(select(Report.points_awarded).where(Report.id == report.id)) or 0
+    points = report.category.points - held
+    if points <= 0:
+        return 0  # nothing to earn, or still held from an earlier closing
+    _lock_reporter(report)
     start, end = local_day_bounds(local_date(now))
-    earned = db.session.scalar(select(func.coalesce(func.sum(PointEntry.amount), 0)).where(
-        PointEntry.user_id == report.reporter_id, PointEntry.kind == EntryKind.REPORT_AWARD,
-        PointEntry.created_at >= start, PointEntry.created_at < end)) or 0
+    # today's credits net of their reversals (a credit reopened and taken back no longer counts)
+    credit = aliased(PointEntry)
+    taken_back = (select(func.coalesce(func.sum(PointEntry.amount), 0)).where(_reversals_of(credit.source_key))
+                  .correlate(credit).scalar_subquery())
+    earned = db.session.scalar(
+        select(func.coalesce(func.sum(credit.amount + taken_back), 0))
+        .where(credit.user_id == report.reporter_id, credit.kind == EntryKind.REPORT_AWARD,
+               credit.created_at >= start, credit.created_at < end)) or 0
     amount = min(points, current_app.config["REPORT_DAILY_POINTS_CAP"] - int(earned))
     if amount <= 0:
         return 0
-    entry = ledger.credit(report.reporter_id, amount, EntryKind.REPORT_AWARD, key,
+    closing = (db.session.scalar(select(func.count(PointEntry.id)).where(_credits_of(report.id))) or 0) + 1
+    entry = ledger.credit(report.reporter_id, amount, EntryKind.REPORT_AWARD, award_key(report.id, closing),
                           note=report.category.name_zh[:200], actor_id=actor.id)
     entry.created_at = now
     db.session.flush()
@@ -308,7 +368,34 @@ def reopen_report(actor: User, report_id: int, *, note: str | None, now: datetim
            "dispatched_at": None, "assigned_team_id": None, "assigned_user_id": None, "handled_at": None,
            "handled_by_id": None, "closed_at": None, "closed_by_id": None, "rejected_at": None,
            "reject_reason": None, "confirmed_useful": False, "status_note": ""}, text, now)
+    _take_back(actor, report)
     return _finish(report)
+
+
+def _take_back(actor: User, report: Report) -> None:
+    """Reverse the points of the closing a reopening undoes (a helper: no commit; the report's row is locked by
+    the reopening's UPDATE). Takes at most the reporter's balance, never more: the points they already spent
+    stay with them, recorded in the audit log, and ``points_awarded`` keeps that remainder (a later paid closing
+    tops it up to the category's points, no more; a rejection leaves it)."""
+    held = db.session.scalar(select(Report.points_awarded).where(Report.id == report.id)) or 0
+    if held <= 0:
+        return
+    credit_key = db.session.scalar(select(PointEntry.source_key).where(_credits_of(report.id))
+                                   .order_by(PointEntry.id.desc()).limit(1))
+    _lock_reporter(report)
+    balance = db.session.scalar(select(User.points_balance).where(User.id == report.reporter_id)) or 0
+    taken = min(held, balance)
+    if taken > 0 and credit_key is not None:
+        nth = (db.session.scalar(select(func.count(PointEntry.id)).where(_reversals_of(credit_key))) or 0) + 1
+        ledger.debit(report.reporter_id, taken, EntryKind.REVERSAL, reversal_key(credit_key, nth),
+                     note=report.category.name_zh[:200], actor_id=actor.id)  # as the credit's: the reporter
+        # reads it in their points history, and the handler's reason for reopening is internal
+    else:
+        taken = 0
+    db.session.execute(update(Report).where(Report.id == report.id).values(points_awarded=held - taken)
+                       .execution_options(synchronize_session=False))
+    audit.record(actor.id, "report.points_reversed", f"report:{report.id}", user=report.reporter_id,
+                 points=taken, kept=held - taken)
 
 
 def merge_report(actor: User, report_id: int, into_report_id: int, *, note: str | None = None,
@@ -325,13 +412,24 @@ def merge_report(actor: User, report_id: int, into_report_id: int, *, note: str 
 
 
 def merge_into(actor: User, report: Report, target: Report, note: str, now: datetime) -> None:
-    """Reject ``report`` as a duplicate of ``target`` with an event on both (a helper: no commit)."""
-    if target.id == report.id or target.duplicate_of_id is not None or target.state == S.REJECTED:
+    """Reject ``report`` as a duplicate of ``target`` with an event on both (a helper: no commit).
+
+    Both rows are locked in id order (SELECT ... FOR UPDATE) and the target is judged as it is now: of two handlers
+    merging A into B and B into A at once, the second waits for the first, then finds its target merged away.
+    """
+    if target.id == report.id:
+        raise BadMergeError()
+    rows = {row.id: row for row in db.session.execute(
+        select(Report.id, Report.state, Report.duplicate_of_id).where(Report.id.in_((report.id, target.id)))
+        .order_by(Report.id).with_for_update())}
+    now_target = rows.get(target.id)
+    if now_target is None or now_target.duplicate_of_id is not None or now_target.state == S.REJECTED:
+        db.session.rollback()
         raise BadMergeError()
     _step(actor, report, MERGEABLE, S.REJECTED, EventAction.MERGED,
           {"rejected_at": now, "reject_reason": RejectReason.DUPLICATE, "duplicate_of_id": target.id,
            # the public note is the fact, never the handler's words (they stay on the timeline, for handlers)
            "status_note": str(_l("Merged into report %(number)d.", number=target.id)), "due_at": None},
           note, now, other_report_id=target.id)
-    add_event(target.id, actor.id, EventAction.MERGED_IN, ReportState(target.state), ReportState(target.state),
+    add_event(target.id, actor.id, EventAction.MERGED_IN, ReportState(now_target.state), ReportState(now_target.state),
               note, other_report_id=report.id, at=now)
