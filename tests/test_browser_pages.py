@@ -252,7 +252,7 @@ def test_a_volunteer_has_four_tabs_at_the_bottom_and_larger_text_that_stays(live
 
     page.get_by_role("link", name="我的").click()
     expect(page.locator(".tabbar [aria-current=page]")).to_have_text("我的")
-    for link in ("我的服务记录", "我的积分", "我的兑换券", "人脸数据", "修改密码"):
+    for link in ("我的服务记录", "我的积分", "我的兑换券", "我的人脸数据", "修改密码"):
         expect(page.get_by_role("link", name=link)).to_be_visible()
     font_size = "element => getComputedStyle(element).fontSize"
     assert page.locator("html").evaluate(font_size) == "18px"

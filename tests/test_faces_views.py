@@ -128,3 +128,16 @@ def test_face_uploads_share_one_budget_per_volunteer(app, volunteer_client, make
     other, someone = app.test_client(), make_volunteer()
     assert other.post("/login", data={"mobile": someone.mobile, "password": PASSWORD}).status_code == 302
     assert other.post("/volunteer/shifts/1/check-in", headers=json).status_code == 404  # their own budget
+
+
+def test_the_consent_page_starts_with_a_plain_summary_and_a_way_to_the_choice(volunteer_client):
+    """The full text runs to three phone screens: a summary in plain words first, and a link to the buttons; the
+    place to withdraw has one name everywhere ("My face data")."""
+    client, _ = volunteer_client
+    body = client.get("/faces/consent").get_data(as_text=True)
+    summary = body.index("data-consent-summary")
+    assert summary < body.index("What we collect")
+    assert 'href="#decision"' in body and 'id="decision"' in body
+    assert "128" not in body and "pixels" not in body  # no jargon
+    assert "under “My face data”" in body
+    assert ">My face data<" in client.get("/volunteer/me").get_data(as_text=True).replace(" <span", "<")
