@@ -1,4 +1,5 @@
-/* The report form: "use my location" (WGS-84 with its accuracy), a typed place marks itself as a pin, the
+/* The report form: "use my location" (WGS-84 with its accuracy; without it the "enter the place by hand" fields
+   open), a typed place marks itself as a pin, the
    photo count and size checked before sending, open reports of the same kind nearby offered first, and what
    becomes public said for the kind chosen. */
 (function () {
@@ -9,8 +10,10 @@
   var lat = form.elements.latitude, lon = form.elements.longitude;
   var source = form.elements.location_source, accuracy = form.elements.accuracy_m;
 
+  var manual = form.querySelector("[data-manual-location]");
   function tell(key, metres) {
     if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres || ""); }
+    if (key === "missing" && manual) { manual.open = true; }
   }
 
   function locate() {
