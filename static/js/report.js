@@ -12,7 +12,7 @@
 
   var manual = form.querySelector("[data-manual-location]");
   function tell(key, metres) {
-    if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres || ""); }
+    if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres === undefined ? "" : metres); }
     if (key === "missing" && manual) { manual.open = true; }
   }
 
@@ -24,7 +24,7 @@
       lon.value = p.coords.longitude.toFixed(6);
       accuracy.value = Math.round(p.coords.accuracy);
       source.value = "gps";
-      tell("found", Math.round(p.coords.accuracy));
+      tell("found", Math.max(1, Math.round(p.coords.accuracy)));  // "about 0 m" would promise too much
       checkNearby();
     }, function () { tell("missing"); }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
   }
