@@ -60,8 +60,10 @@ def test_report_on_a_phone_then_the_handler_closes_it_and_the_points_arrive(
     _login(phone, base, volunteer)
     phone.goto(base + "/reports/new")
     expect(phone.locator("input[name=latitude]")).to_have_value("30.259100", timeout=15_000)
-    expect(phone.locator("[data-pin-map]")).to_have_attribute("data-ready", "1")  # Leaflet loaded from static/
-    expect(phone.locator("[data-pin-map] .pin-icon")).to_have_count(1)
+    expect(phone.locator("[data-location-status]")).to_have_text("已取得您的位置（精确到约 1 米）。")  # the emulated fix is exact
+    expect(phone.locator("[data-manual-location]")).not_to_have_attribute("open", "")  # typing it stays tucked away
+    expect(phone.locator("input[name=latitude]")).to_be_hidden()
+    expect(phone.locator(".report-map")).to_have_count(0)  # no tiles configured: no blank box with a pin to drag
     phone.select_option("#f-category_id", str(manhole))
     phone.fill("#f-description", "北山街 12 号门口井盖缺失")
     phone.set_input_files("#f-photos", str(photo))
@@ -101,6 +103,7 @@ def test_report_on_a_phone_then_the_handler_closes_it_and_the_points_arrive(
     assert phone.inner_text("[data-balance]") == "15"
 
 
+@pytest.mark.app_config(MAP_TILE_URL="/static/no-tiles-here/{z}/{x}/{y}.png")
 def test_moving_the_pin_sets_the_place_by_hand(live_server, browser_factory, make_volunteer):
     pr.seed_categories()
     volunteer = make_volunteer()
@@ -112,7 +115,16 @@ def test_moving_the_pin_sets_the_place_by_hand(live_server, browser_factory, mak
     page.goto(base + "/reports/new")
     expect(page.locator("input[name=latitude]")).to_have_value("30.259100", timeout=15_000)
     expect(page.locator("input[name=location_source]")).to_have_value("gps")
+    expect(page.locator("[data-pin-map]")).to_have_attribute("data-ready", "1")  # Leaflet loaded from static/
     page.locator("[data-pin-map]").scroll_into_view_if_needed()
+    # the pin is drawn (no emoji font needed); the zoom buttons speak Chinese and fit a finger
+    expect(page.locator("[data-pin-map] .pin-icon svg")).to_have_count(1)
+    assert "📍" not in page.inner_html("[data-pin-map]")
+    zoom_in = page.locator("[data-pin-map] .leaflet-control-zoom-in")
+    expect(zoom_in).to_have_attribute("title", "放大")
+    expect(page.locator("[data-pin-map] .leaflet-control-zoom-out")).to_have_attribute("title", "缩小")
+    box = zoom_in.bounding_box()
+    assert box["width"] >= 44 and box["height"] >= 44, box
     pin = page.locator("[data-pin-map] .pin-icon").bounding_box()
     x, y = pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2
     page.mouse.move(x, y)
@@ -123,6 +135,8 @@ def test_moving_the_pin_sets_the_place_by_hand(live_server, browser_factory, mak
     expect(page.locator("input[name=location_source]")).to_have_value("pin")
     assert page.input_value("input[name=accuracy_m]") == ""
     moved_lat, moved_lon = float(page.input_value("input[name=latitude]")), float(page.input_value("#f-longitude"))
+    page.click("[data-manual-location] > summary")  # the moved pin's place, shown in the typed fields
+    expect(page.locator("#f-latitude")).to_be_visible()
     assert moved_lat > 30.2591 and moved_lon > 120.1452  # up and to the right: north-east, still WGS-84
     assert moved_lat - 30.2591 < 0.01 and moved_lon - 120.1452 < 0.01
 
@@ -150,3 +164,25 @@ def test_the_form_says_what_becomes_public_for_the_kind_chosen(live_server, brow
     expect(note).to_contain_text("一律不公开")
     page.select_option("#f-category_id", "")
     expect(note).to_contain_text("取决于上报类别")
+
+
+def test_an_empty_report_on_a_phone_shows_the_servers_messages(live_server, browser_factory, make_volunteer):
+    """No browser bubble: the form has novalidate, so the app's own messages appear, the place's once, and the
+    typed place opens because it is what they concern. Without the phone's location the typed place opens too."""
+    pr.seed_categories()
+    volunteer = make_volunteer()
+    db.session.commit()
+    base = live_server.url
+    page = browser_factory().new_context(**PHONE).new_page()  # no location permission
+    _login(page, base, volunteer)
+    page.goto(base + "/reports/new")
+    expect(page.locator("[data-manual-location]")).to_have_attribute("open", "", timeout=15_000)
+    expect(page.locator("[data-location-status]")).to_contain_text("手动输入位置")
+    page.click("button[type=submit].btn-huge")
+    page.wait_for_load_state()
+    expect(page.locator("#e-category_id")).to_be_visible()
+    expect(page.locator("#e-description")).to_be_visible()
+    expect(page.locator("p.error", has_text="请提供位置")).to_have_count(1)
+    expect(page.locator("[data-manual-location]")).to_have_attribute("open", "")
+    expect(page.locator("#f-latitude")).to_be_visible()
+    assert scalar(select(Report.id)) is None

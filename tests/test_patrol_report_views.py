@@ -372,3 +372,130 @@ def test_report_pages_do_not_grow_with_rows(client, login, make_volunteer, make_
     small = measure()
     grow(37)
     assert measure() == small
+
+
+# --- on a phone, for a new user (the phone probe) ------------------------------------------------------------
+
+def _form_tag(page: str) -> str:
+    return page.split("<form", 1)[1].split(">", 1)[0] if "data-report-form" in page else ""
+
+
+def _report_form(page: str) -> str:
+    return page.split("data-report-form", 1)[1].split("</form>", 1)[0]
+
+
+def test_the_place_comes_from_the_phone_and_typing_it_is_tucked_away(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    page = client.get("/reports/new").get_data(as_text=True)
+    form_part = _report_form(page)
+    assert "WGS-84" not in form_part and "纬度（" not in form_part
+    manual = form_part.split("<details", 1)[1].split("</details>", 1)[0]
+    assert manual.split(">", 1)[0].find(" open") == -1  # closed until needed
+    assert "<summary>手动输入位置</summary>" in manual
+    assert 'name="latitude"' in manual and 'name="longitude"' in manual
+    assert 'name="latitude"' not in form_part.split("<details", 1)[0]
+    assert "已取得您的位置（精确到约 {m} 米）" in form_part
+    # no bare "Open311" in what the reporter reads; no empty map to drag a pin on without tiles
+    assert "政府公开平台（Open311）" in form_part and "（Open311，" not in page
+    assert "data-pin-map" not in page and "leaflet.js" not in page
+
+
+@pytest.mark.app_config(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png")
+def test_with_tiles_the_pin_map_is_offered_with_translated_zoom_buttons(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    page = client.get("/reports/new").get_data(as_text=True)
+    assert "data-pin-map" in page and "leaflet.js" in page
+    assert 'data-zoom-in="放大"' in page and 'data-zoom-out="缩小"' in page
+
+
+def test_an_empty_report_gets_every_message_once_from_the_server(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    assert "novalidate" in _form_tag(client.get("/reports/new").get_data(as_text=True))  # the server's messages show
+    sent = client.post("/reports/new", data={"location_source": "gps", "accuracy_m": ""})
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 400
+    assert "请选择您发现的问题" in page or 'id="e-category_id"' in page
+    assert 'id="e-category_id"' in page and 'id="e-description"' in page
+    place = "请提供位置"
+    assert page.count(place) == 1, page.count(place)  # not once under latitude and again under longitude
+    manual = _report_form(page).split("<details", 1)[1]
+    assert manual.split(">", 1)[0].endswith(" open")  # the messages concern the typed place: it is open
+    assert 'aria-describedby="e-location-1"' in manual
+    assert db.session.scalar(select(Report.id)) is None
+
+
+def test_a_bad_typed_latitude_opens_the_typed_place_with_its_message(client, login, make_volunteer, manhole):
+    login(make_volunteer())
+    page = client.post("/reports/new", data=form(manhole, latitude="123", location_source="pin")).get_data(
+        as_text=True)
+    manual = _report_form(page).split("<details", 1)[1]
+    assert manual.split(">", 1)[0].endswith(" open") and 'aria-invalid="true"' in manual
+    # a message about the description alone leaves it closed
+    page = client.post("/reports/new", data=form(manhole, description="")).get_data(as_text=True)
+    assert not _report_form(page).split("<details", 1)[1].split(">", 1)[0].endswith(" open")
+
+
+def test_the_reporter_reads_their_own_deadline_wording_and_handlers_theirs(client, login, make_volunteer,
+                                                                          make_coordinator, manhole, team):
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    reporter, handler = make_volunteer(), make_coordinator()
+    with time_machine.travel(start, tick=False):
+        report = pr.file_report(reporter, category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    due = report.due_at
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        login(reporter)
+        page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+        clock = page.split("data-clock>", 1)[1].split("</p>", 1)[0]
+        assert "处置队伍将在" in clock and "前签收" in clock and "请在" not in page
+    with time_machine.travel(due + timedelta(minutes=1), tick=False):
+        login(reporter)
+        page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+        assert "已提醒上级队伍跟进" in page
+        assert "已超时" not in page and "已升级" not in page and 'class="overdue"' not in page  # calm, no red
+        client.post("/logout")
+        login(handler)
+        page = client.get(f"/reports/{report.id}").get_data(as_text=True)
+        assert "已升级到上级队伍" in page and 'class="overdue"' in page
+
+
+@pytest.mark.parametrize(("late", "said"), [
+    (timedelta(seconds=20), "签收刚刚超时"),
+    (timedelta(minutes=1, seconds=5), "签收已超时 1 分钟"),
+    (timedelta(hours=3, minutes=10), "签收已超时 3 小时"),
+    (timedelta(days=3, hours=1), "签收已超时 3 天"),
+])
+def test_the_queue_says_how_late_in_words_a_person_reads(client, login, make_volunteer, make_coordinator, manhole,
+                                                         late, said):
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT,
+                                longitude=LON)
+    handler = make_coordinator()
+    with time_machine.travel(report.due_at + late, tick=False):
+        login(handler)
+        queue = client.get("/reports/queue").get_data(as_text=True)
+    assert said in queue and "超时 0 分钟" not in queue
+
+
+def test_the_queue_in_english_counts_minutes_hours_and_days(client, login, make_volunteer, make_coordinator,
+                                                           manhole):
+    start = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        report = pr.file_report(make_volunteer(), category_id=manhole.id, description="x", latitude=LAT,
+                                longitude=LON)
+    handler = make_coordinator()
+    handler.locale = "en"
+    db.session.commit()
+    english = {"Accept-Language": "en"}
+    with time_machine.travel(report.due_at + timedelta(seconds=10), tick=False):
+        login(handler)
+        assert "just overdue (to sign for)" in client.get("/reports/queue", headers=english).get_data(as_text=True)
+    with time_machine.travel(report.due_at + timedelta(minutes=1, seconds=1), tick=False):
+        login(handler)
+        assert "overdue by 1 minute (to sign for)" in client.get("/reports/queue", headers=english).get_data(
+            as_text=True)
+    with time_machine.travel(report.due_at + timedelta(hours=26), tick=False):
+        login(handler)
+        page = client.get("/reports/queue", headers=english).get_data(as_text=True)
+        assert "overdue by 26 hours (to sign for)" in page
+        assert "new — waiting for the team" in page and "waiting to be signed for" not in page

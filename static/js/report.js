@@ -1,4 +1,5 @@
-/* The report form: "use my location" (WGS-84 with its accuracy), a typed place marks itself as a pin, the
+/* The report form: "use my location" (WGS-84 with its accuracy; without it the "enter the place by hand" fields
+   open), a typed place marks itself as a pin, the
    photo count and size checked before sending, open reports of the same kind nearby offered first, and what
    becomes public said for the kind chosen. */
 (function () {
@@ -9,8 +10,10 @@
   var lat = form.elements.latitude, lon = form.elements.longitude;
   var source = form.elements.location_source, accuracy = form.elements.accuracy_m;
 
+  var manual = form.querySelector("[data-manual-location]");
   function tell(key, metres) {
-    if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres || ""); }
+    if (status && status.dataset[key]) { status.textContent = status.dataset[key].replace("{m}", metres === undefined ? "" : metres); }
+    if (key === "missing" && manual) { manual.open = true; }
   }
 
   function locate() {
@@ -21,7 +24,7 @@
       lon.value = p.coords.longitude.toFixed(6);
       accuracy.value = Math.round(p.coords.accuracy);
       source.value = "gps";
-      tell("found", Math.round(p.coords.accuracy));
+      tell("found", Math.max(1, Math.round(p.coords.accuracy)));  // "about 0 m" would promise too much
       checkNearby();
     }, function () { tell("missing"); }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
   }

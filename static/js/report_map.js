@@ -33,13 +33,20 @@
     for (var i = 0; i < 10; i++) { var g = toGcj(w[0], w[1]); w = [w[0] - (g[0] - lat), w[1] - (g[1] - lon)]; }
     return w;
   }
+  //: the draggable pin, drawn inline (an emoji shows as an empty box on phones without an emoji font)
+  var PIN_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 42" aria-hidden="true" focusable="false">' +
+    '<path d="M16 1C7.7 1 1 7.6 1 15.8 1 27 16 41 16 41s15-14 15-25.2C31 7.6 24.3 1 16 1z" fill="#c8102e" ' +
+    'stroke="#fff" stroke-width="2"/><circle cx="16" cy="15.5" r="5.5" fill="#fff"/></svg>';
   var api = { toGcj: toGcj, toWgs: toWgs };
   if (typeof module !== "undefined") { module.exports = api; return; }  // the unit test runs this file in node
   window.reportMap = api;
   if (!window.L) { return; }
 
   function baseMap(el, settings, center) {
-    var map = L.map(el, { attributionControl: Boolean(settings.tile_url) }).setView(center, 15);
+    var map = L.map(el, { attributionControl: Boolean(settings.tile_url), zoomControl: false }).setView(center, 15);
+    // the zoom buttons' titles in the page's language (the page passes them translated)
+    L.control.zoom({ zoomInTitle: el.getAttribute("data-zoom-in") || "+",
+                     zoomOutTitle: el.getAttribute("data-zoom-out") || "-" }).addTo(map);
     if (settings.tile_url) {
       L.tileLayer(settings.tile_url, { maxZoom: 18, attribution: settings.attribution || "" }).addTo(map);
     }
@@ -67,18 +74,19 @@
     el.setAttribute("data-ready", "1");
   }
 
-  // the report form: a pin to move by hand (progressive enhancement over the typed latitude and longitude)
+  // the report form: a pin to move by hand (progressive enhancement over the typed latitude and longitude). The
+  // page has the map only when tiles are configured: a pin on a blank background shows nothing to go by.
   var form = document.querySelector("form[data-report-form]");
   var holder = form && form.querySelector("[data-pin-map]");
-  if (form && holder) {
-    var settings = JSON.parse(holder.getAttribute("data-map"));
+  var settings = holder ? JSON.parse(holder.getAttribute("data-map")) : {};
+  if (form && holder && settings.tile_url) {
     var lat = form.elements.latitude, lon = form.elements.longitude;
     var show = function (la, lo) { return settings.gcj02 ? toGcj(la, lo) : [la, lo]; };
     var start = lat.value && lon.value ? show(Number(lat.value), Number(lon.value)) : [30.2741, 120.1551];
     holder.hidden = false;
     var pinMap = baseMap(holder, settings, start);
     var pin = L.marker(start, { draggable: true, keyboard: true, title: holder.getAttribute("data-pin-label"),
-                                icon: L.divIcon({ className: "pin-icon", html: "📍", iconSize: [28, 28], iconAnchor: [14, 28] }) })
+                                icon: L.divIcon({ className: "pin-icon", html: PIN_SVG, iconSize: [32, 42], iconAnchor: [16, 42] }) })
       .addTo(pinMap);
     var place = function () {
       if (!lat.value || !lon.value || isNaN(Number(lat.value)) || isNaN(Number(lon.value))) { return; }

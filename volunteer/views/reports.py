@@ -9,13 +9,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
 from volunteer.extensions import limiter
 from volunteer.localtime import format_local
-from volunteer.models import LocationSource, RejectReason, Role
+from volunteer.models import LocationSource, RejectReason, ReportState, Role
 from volunteer.services import patrol_reports as pr
 from volunteer.services.patrol_reports import open311
 from volunteer.views.common import flash_error, page_number, roles_required
@@ -39,7 +40,45 @@ nearby_checks = limiter.shared_limit(lambda: current_app.config["REPORT_NEARBY_L
 @bp.context_processor
 def labels() -> dict:
     """The translated names of states, reasons and timeline lines, for this blueprint's pages."""
-    return {"STATE_LABELS": pr.STATE_LABELS, "REJECT_LABELS": pr.REJECT_LABELS, "ACTION_LABELS": pr.ACTION_LABELS}
+    return {"STATE_LABELS": pr.STATE_LABELS, "REJECT_LABELS": pr.REJECT_LABELS, "ACTION_LABELS": pr.ACTION_LABELS,
+            "clock_text": clock_text, "reporter_clock_text": reporter_clock_text}
+
+
+def _duration(seconds: int) -> str:
+    """A span for the queue: minutes under an hour, hours under two days, then days (rounded down)."""
+    minutes = seconds // 60
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    if minutes < 48 * 60:
+        return ngettext("%(num)d hour", "%(num)d hours", minutes // 60)
+    return ngettext("%(num)d day", "%(num)d days", minutes // (24 * 60))
+
+
+def clock_text(clock: pr.Clock) -> str:
+    """The handler's line: "12 minutes left (to sign for)", "overdue by 3 hours (to dispatch)", "just overdue"."""
+    stage = clock.stage_label
+    if clock.overdue:
+        if -clock.seconds_left < 60:
+            return _("just overdue (%(stage)s)", stage=stage)
+        return _("overdue by %(time)s (%(stage)s)", time=_duration(-clock.seconds_left), stage=stage)
+    if clock.seconds_left < 60:
+        return _("under a minute left (%(stage)s)", stage=stage)
+    return _("%(time)s left (%(stage)s)", time=_duration(clock.seconds_left), stage=stage)
+
+
+def reporter_clock_text(report, clock: pr.Clock) -> str:
+    """The reporter's line: what the team will do by when, and calmly, once late, that the team above follows up
+    (the handlers' "overdue: escalated" is theirs)."""
+    if clock.overdue:
+        return _("This is taking longer than planned. The team above has been reminded to follow up.")
+    time = format_local(clock.due_at)
+    if clock.stage == "sign":
+        return _("The handling team will take on your report by %(time)s.", time=time)
+    if clock.stage == "dispatch":
+        return _("The handling team will pass it to someone to deal with by %(time)s.", time=time)
+    if report.state == ReportState.HANDLED:
+        return _("The handling team will check and close it by %(time)s.", time=time)
+    return _("The handling team will deal with it by %(time)s.", time=time)
 
 
 def _form_page(form: Mapping[str, Any], errors: dict, nearby: list | None = None,
@@ -48,7 +87,10 @@ def _form_page(form: Mapping[str, Any], errors: dict, nearby: list | None = None
     groups = pr.list_categories()
     locale = str(get_locale())
     everything = open311.what_is_public_overall([c for g in groups for c in g.children], locale)
+    # the place's messages once each ("please give the place" is the latitude's and the longitude's)
+    location_errors = list(dict.fromkeys(errors[n] for n in ("latitude", "longitude", "accuracy_m") if errors.get(n)))
     return render_template("reports/new.html", form=form, errors=errors, groups=groups,
+                           location_errors=location_errors,
                            what_is_public=open311.what_is_public, what_is_public_overall=everything,
                            nearby=nearby or [], nearby_label=nearby_label, locale=locale,
                            max_photos=current_app.config["REPORT_MAX_PHOTOS"],

@@ -53,10 +53,10 @@ class NoTeamError(DomainError):
 
 
 STATE_LABELS = {
-    ReportState.NEW: _l("waiting to be signed for"),
-    ReportState.SIGNED: _l("signed for (签收)"),
-    ReportState.DISPATCHED: _l("dispatched (交办)"),
-    ReportState.HANDLED: _l("handled (办结)"),
+    ReportState.NEW: _l("new — waiting for the team"),
+    ReportState.SIGNED: _l("taken on by the team"),
+    ReportState.DISPATCHED: _l("passed to a handler"),
+    ReportState.HANDLED: _l("dealt with — being checked"),
     ReportState.CLOSED: _l("closed"),
     ReportState.REJECTED: _l("not taken up"),
 }
