@@ -237,3 +237,11 @@ def test_the_page_script_converts_like_the_server():
     assert js[0] == pytest.approx(list(wgs84_to_gcj02(45, 123)), abs=1e-9)
     assert js[1] == pytest.approx(list(wgs84_to_gcj02(30.259, 120.146)), abs=1e-9)
     assert js[2] == pytest.approx([30.259, 120.146], abs=1e-6)
+
+
+def test_tiles_served_by_the_site_itself_need_nothing_added_to_the_policy(app, client, login, month):
+    """A path such as /tiles/{z}/{x}/{y}.png is this site ('self'); it used to add a broken "://" source."""
+    app.config.update(MAP_TILE_URL="/tiles/{z}/{x}/{y}.png")
+    login(month["handler"])
+    policy = client.get("/reports/map").headers["Content-Security-Policy"]
+    assert "img-src 'self' data: blob:;" in policy and "://" not in policy

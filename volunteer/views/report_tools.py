@@ -84,9 +84,9 @@ def _map_settings() -> dict:
 
 def _with_tiles(response: Response) -> Response:
     """Let the page load the configured tiles (the app's policy allows images from itself only)."""
-    tiles = current_app.config["MAP_TILE_URL"]
-    if tiles:
-        origin = "{uri.scheme}://{uri.netloc}".format(uri=urlsplit(tiles.replace("{s}", "a")))
+    uri = urlsplit(current_app.config["MAP_TILE_URL"].replace("{s}", "a"))
+    if uri.scheme and uri.netloc:  # tiles served by this site itself (a path) are covered by 'self'
+        origin = f"{uri.scheme}://{uri.netloc}"
         response.headers["Content-Security-Policy"] = (
             f"default-src 'self'; img-src 'self' data: blob: {origin} {origin.replace('://a.', '://*.')}; "
             "media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
