@@ -200,11 +200,12 @@ def catalog():
 @bp.route("/rewards/<int:reward_id>")
 @roles_required(Role.VOLUNTEER)
 def reward_detail(reward_id: int):
-    """One reward; its button leads to the confirmation page. Before a timed sale opens, a countdown."""
-    reward, now = rewards.offered_reward(reward_id), utcnow()
-    opens_at = rewards.opening_text(reward.on_sale_from) if reward.on_sale_from and reward.on_sale_from > now else ""
-    return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
-                           star=stars.star_level(current_user.service_minutes), opens_at=opens_at, now=now)
+    """One reward; its button leads to the confirmation page. Before a timed sale opens, a countdown. What already
+    stands in the way (too few points or stars, sold out, limit reached) shows instead of the button, with the
+    next step: the same quote as the confirmation page (a read; the redemption itself checks again)."""
+    quote = rewards.quote_redemption(current_user, reward_id)
+    return render_template("volunteer/reward.html", q=quote, reward=quote.reward, labels=rewards.CATEGORY_LABELS,
+                           star=quote.star, opens_at=quote.opens_at, now=utcnow())
 
 
 @bp.route("/rewards/<int:reward_id>/redeem", methods=["GET", "POST"])
