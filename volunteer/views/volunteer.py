@@ -276,8 +276,9 @@ def cancel_voucher(voucher_id: int):
 @roles_required(Role.VOLUNTEER)
 def points_history():
     """Every change of my points, and what expires when."""
-    return render_template("volunteer/points.html", entries=points.history(current_user.id, page_number()),
-                           entry_label=points.entry_label,
+    entries = points.history(current_user.id, page_number())
+    return render_template("volunteer/points.html", entries=entries,
+                           labels=points.entry_labels(entries.items, str(get_locale())),
                            expiry=points.upcoming_expiry(current_user.id, local_today()))
 
 
