@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from volunteer.extensions import db
-from volunteer.models import Category, Merchant, Reward, Role, User
-from volunteer.services import shifts
+from volunteer.models import Category, Merchant, Reward, Role, User, VoucherStatus
+from volunteer.services import merchants, rewards, shifts
 
 
 # --- /verify ------------------------------------------------------------------------------------------------
@@ -88,6 +88,20 @@ def test_the_demo_rewards_come_from_their_own_sponsors(app, runner):
                        Category.SHOPPING: "联华超市保俶路店", Category.GOODS: "北山街平安文创小店"}
     staff = db.session.scalar(select(User).where(User.role == Role.MERCHANT))
     assert staff.merchant.name == "西湖停车服务公司"
+
+
+def test_a_demo_volunteer_can_redeem_a_reward_of_the_demo_merchant_right_away(app, runner):
+    """So a new user can try the whole round: redeem as a volunteer, then honour the voucher at the demo till."""
+    output = runner.invoke(args=["seed-demo"]).output
+    staff = db.session.scalar(select(User).where(User.role == Role.MERCHANT))
+    volunteers = db.session.scalars(select(User).where(User.role == Role.VOLUNTEER)).all()
+    at_the_till = [r for r in db.session.scalars(select(Reward).where(Reward.merchant_id == staff.merchant_id))
+                   if any(rewards.quote_redemption(v, r.id).problem is None for v in volunteers)]
+    assert at_the_till
+    richest = max(volunteers, key=lambda v: v.points_balance)
+    assert f"{richest.mobile}  {richest.name}" in output and f"{staff.mobile}  {staff.name}" in output
+    voucher = rewards.redeem_reward(richest.id, at_the_till[0].id, "demo-try", seen_voucher_id=0)
+    assert merchants.honour_voucher(staff, voucher.code).status == VoucherStatus.REDEEMED
 
 
 @pytest.mark.parametrize(("args", "config", "address"), [

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from volunteer.db import utcnow
 from volunteer.extensions import db
 from volunteer.localtime import to_local
-from volunteer.models import AuditEvent, EntryKind, PointEntry, Reward, TeamKind
+from tests.test_query_counts import statements_for
+from volunteer.models import AuditEvent, EntryKind, PointEntry, Report, ReportCategory, Reward, TeamKind
 from volunteer.services import attendance, ledger, merchants, points, rewards, shifts
+from volunteer.services import patrol_reports as pr
 
 
 def _csv(response) -> list[list[str]]:
@@ -55,6 +57,67 @@ def test_a_persons_note_is_never_taken_for_a_code(app, make_volunteer, make_coor
     entry = points.adjust_points(coordinator, volunteer.id, 5, "cancelled")
     with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
         assert points.entry_label(db.session.get(PointEntry, entry.id)) == "协调员调整：cancelled"
+
+
+def _useful_report(reporter, handler, team, code: str) -> None:
+    """A report filed, handled and closed as useful: its points carry the category's Chinese name as their note."""
+    category = db.session.scalar(select(ReportCategory).where(ReportCategory.code == code))
+    report = pr.file_report(reporter, category_id=category.id, description="楼道里有人吵架，需要调解",
+                            latitude=30.2590, longitude=120.1460, accuracy_m=12.0)
+    pr.sign_report(handler, report.id)
+    pr.dispatch_report(handler, report.id, team_id=team.id, user_id=None, note="请网格员到场")
+    pr.handle_report(handler, report.id, note="已调解", photo=None)
+    pr.close_report(handler, report.id, useful=True)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_a_report_award_names_its_category_in_the_readers_language(app, client, login, make_volunteer, make_admin,
+                                                                   team, locale):
+    pr.seed_categories()
+    reporter, handler = make_volunteer(), make_admin()
+    codes = [c.code for c in db.session.scalars(select(ReportCategory).where(ReportCategory.parent_id.is_not(None))
+                                                .order_by(ReportCategory.code)).all()[:3]]
+    _useful_report(reporter, handler, team, codes[0])
+    names = {c.code: c for c in db.session.scalars(select(ReportCategory).where(ReportCategory.code.in_(codes)))}
+    login(reporter)
+    client.post(f"/language/{locale}")
+    page = _tbody(client.get("/volunteer/points"))
+    first = names[codes[0]]
+    if locale == "en":
+        assert f"Patrol report confirmed useful: {first.name_en}" in page and first.name_zh not in page
+    else:
+        assert f"：{first.name_zh}</td>" in page and first.name_en not in page
+    one = statements_for(client, "/volunteer/points")
+    for code in codes[1:]:
+        _useful_report(reporter, handler, team, code)
+    assert statements_for(client, "/volunteer/points") == one  # one batch query for the page, not one a row
+    if locale == "en":
+        assert all(names[c].name_en in _tbody(client.get("/volunteer/points")) for c in codes)
+
+
+def test_a_note_that_is_not_the_reports_category_is_shown_as_written(app, make_volunteer, make_admin, team):
+    """A report moved to another category after its award: the entry keeps the name it was awarded under."""
+    pr.seed_categories()
+    reporter, handler = make_volunteer(), make_admin()
+    codes = [c.code for c in db.session.scalars(select(ReportCategory).where(ReportCategory.parent_id.is_not(None))
+                                                .order_by(ReportCategory.code)).all()[:2]]
+    _useful_report(reporter, handler, team, codes[0])
+    report = db.session.scalar(select(Report))
+    old_name = report.category.name_zh
+    report.category_id = db.session.scalar(select(ReportCategory.id).where(ReportCategory.code == codes[1]))
+    db.session.commit()
+    entry = db.session.scalar(select(PointEntry).where(PointEntry.user_id == reporter.id))
+    with app.test_request_context():
+        label = points.entry_labels([entry], "en")[entry.id]
+    assert label.endswith(old_name) and report.category.name_en not in label
+
+
+def test_chinese_headings_use_the_full_width_colon(app, client, login, make_volunteer):
+    login(make_volunteer(points=460))
+    page = client.get("/volunteer/points").get_data(as_text=True)
+    assert "<h1>我的积分：460</h1>" in page and "我的积分: " not in page
+    client.post("/language/en")
+    assert "<h1>My points: 460</h1>" in client.get("/volunteer/points").get_data(as_text=True)
 
 
 # --- team levels, people's names -----------------------------------------------------------------------------

@@ -220,3 +220,55 @@ def test_a_refused_upload_without_a_script_reopens_the_upload_section(client, lo
     response = client.post("/faces/enrol", data={"photo": photos}, content_type="multipart/form-data")
     assert response.status_code == 400  # no face in the pictures
     assert "<details class=\"fallback card\" open>" in response.get_data(as_text=True)
+
+
+# --- a known problem is said before the press, with the next step -----------------------------------------
+
+def test_too_few_points_shows_the_shortfall_and_the_shifts_instead_of_the_button(client, login, make_volunteer,
+                                                                                  make_reward):
+    volunteer, reward = make_volunteer(points=540), make_reward(cost=600, title="北山街停车场月卡")
+    login(volunteer)
+    page = client.get(f"/volunteer/rewards/{reward.id}").get_data(as_text=True)
+    assert "积分不足：还差 60 分。" in page and "去报名班次赚积分" in page and 'href="/volunteer/shifts"' in page
+    assert "data-redeem" not in page and f"/volunteer/rewards/{reward.id}/redeem" not in page
+    confirm = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "积分不足：还差 60 分。" in confirm and "去报名班次赚积分" in confirm and 'href="/volunteer/shifts"' in confirm
+    assert ">返回</a>" in confirm and "不了，返回" not in confirm and "data-confirm-redeem" not in confirm
+
+
+def test_enough_points_keeps_the_button_and_no_next_step(client, login, make_volunteer, make_reward):
+    volunteer, reward = make_volunteer(points=600), make_reward(cost=600)
+    login(volunteer)
+    page = client.get(f"/volunteer/rewards/{reward.id}").get_data(as_text=True)
+    assert "data-redeem" in page and "data-problem" not in page and "data-next-step" not in page
+    confirm = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "data-confirm-redeem" in confirm and "不了，返回" in confirm and "data-next-step" not in confirm
+
+
+@pytest.mark.parametrize("case", ["stars", "stock", "limit"])
+def test_other_known_problems_show_their_reason_on_the_reward_page(client, login, make_volunteer, make_reward, case):
+    volunteer = make_volunteer(points=500)
+    reward = make_reward(cost=100, min_star=3 if case == "stars" else 0, stock=0 if case == "stock" else 10,
+                         per_volunteer_limit=1 if case == "limit" else None)
+    if case == "limit":
+        rewards.redeem_reward(volunteer.id, reward.id, "first", seen_voucher_id=0)
+    login(volunteer)
+    client.post("/language/en")
+    page = client.get(f"/volunteer/rewards/{reward.id}").get_data(as_text=True)
+    reason, step = {"stars": ("This reward needs 3 stars; you have 0.", "Sign up for shifts to earn points"),
+                    "stock": ("Sorry, this reward is out of stock.", "See other rewards"),
+                    "limit": ("You have reached the limit for this reward (1 per 30 days).", "See other rewards")}[case]
+    assert reason in page and step in page and "data-redeem" not in page
+    confirm = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert reason in confirm and step in confirm and ">Back</a>" in confirm
+
+
+def test_a_sale_not_yet_open_still_counts_down_with_the_button(client, login, make_volunteer, make_reward):
+    volunteer = make_volunteer(points=500)
+    reward = make_reward(cost=100, on_sale_from=NOON + timedelta(minutes=5))
+    with time_machine.travel(NOON, tick=False):
+        login(volunteer)
+        page = client.get(f"/volunteer/rewards/{reward.id}").get_data(as_text=True)
+        confirm = client.get(f"/volunteer/rewards/{reward.id}/redeem").get_data(as_text=True)
+    assert "data-countdown" in page and "data-redeem" in page and "data-problem" not in page
+    assert "data-countdown" in confirm and "data-confirm-redeem" in confirm

@@ -30,6 +30,8 @@ MERCHANTS = [
 
 REWARDS = [
     (Category.PARKING, "parking", "北山街停车场月卡", 600, 20, "西湖景区北山街停车场一个月停车。"),
+    # within the first demo volunteer's balance: a new user can redeem one and show it at the demo merchant's till
+    (Category.PARKING, "parking", "北山街停车场 2 小时停车券", 100, 50, "西湖景区北山街停车场停车 2 小时。"),
     (Category.SCENIC, "scenic", "灵隐飞来峰门票", 150, 50, "灵隐飞来峰景区门票一张。"),
     (Category.HEALTH, "health", "基础健康体检", 400, 30, "基础健康体检一次，含血常规、心电图。"),
     (Category.SHOPPING, "supermarket", "联华超市 50 元代金券", 200, None, "满 100 元可用。"),

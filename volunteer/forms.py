@@ -27,6 +27,7 @@ from volunteer.models import (
     Category,
     LocationSource,
     Merchant,
+    PointEntry,
     RejectReason,
     Report,
     Reward,
@@ -386,6 +387,14 @@ class CloseForm(ReportNoteForm):
     """Close; "confirmed and useful" credits the reporter."""
 
     useful = CheckboxField()
+
+
+class AdjustPointsForm(PostForm):
+    """A coordinator's correction of a volunteer's points: plus or minus, with the reason the volunteer reads."""
+
+    amount = IntField(low=-100_000, high=100_000, required=_l("Please enter the points to add (or, with a minus "
+                                                             "sign, to take away)."))
+    reason = TextField(column=PointEntry.note, required=_l("Please give a reason for the adjustment."))
 
 
 class RejectForm(PostForm):

@@ -14,31 +14,55 @@ from sqlalchemy import func, select
 from volunteer.errors import FieldErrors, NotFoundError
 from volunteer.extensions import db
 from volunteer.localtime import local_date, local_midnight
-from volunteer.models import EntryKind, PointEntry, User
+from volunteer.models import EntryKind, PointEntry, Report, ReportCategory, Role, User, team_members
 from volunteer.services import audit, ledger, teams
+from volunteer.services.ledger import InsufficientPointsError
 from volunteer.services.paging import Page, paginate
 from volunteer.services.text import clean_text
+
+
+#: the largest correction at once, either way (a typo's extra zeros are refused, not booked)
+MAX_ADJUSTMENT = 100_000
+
+
+def adjustable_volunteer_ids(actor: User, user_ids: list[int]) -> set[int]:
+    """Which of these volunteers the actor may adjust (a member of a team they manage): one query for a page."""
+    managed = teams.managed_team_ids(actor)
+    if not managed or not user_ids:
+        return set()
+    return set(db.session.scalars(select(team_members.c.user_id).where(
+        team_members.c.user_id.in_(user_ids), team_members.c.team_id.in_(managed)).distinct()))
+
+
+def volunteer_to_adjust(actor: User, user_id: int) -> User:
+    """A volunteer whose points the actor may adjust, or NotFoundError (someone else's volunteer: reveal nothing)."""
+    user = db.session.get(User, user_id)
+    if user is None or user.role != Role.VOLUNTEER or not adjustable_volunteer_ids(actor, [user_id]):
+        raise NotFoundError()
+    return user
 
 
 def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointEntry:
     """A coordinator (for their teams) or an admin corrects a balance; the reason is required and audited."""
     errors: dict = {}
     reason = clean_text(errors, "reason", reason, PointEntry.note, required=_l("Please give a reason for the adjustment."))
-    if amount == 0 or abs(amount) > 100_000:
-        errors["amount"] = _l("Please enter a number of points other than zero (at most 100000).")
+    if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
+        errors["amount"] = _l("Please enter a number of points other than zero (at most %(max)d either way).",
+                              max=MAX_ADJUSTMENT)
     if errors:
         raise FieldErrors(errors)
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFoundError()
-    if not set(t.id for t in user.teams) & teams.managed_team_ids(actor):
-        raise NotFoundError()  # not one of the actor's volunteers: reveal nothing
+    user = volunteer_to_adjust(actor, user_id)
     key = f"adjust:{user_id}:{uuid.uuid4().hex}"
     try:
         if amount > 0:
             entry = ledger.credit(user_id, amount, EntryKind.ADJUSTMENT, key, note=reason, actor_id=actor.id)
         else:
             entry = ledger.debit(user_id, -amount, EntryKind.ADJUSTMENT, key, note=reason, actor_id=actor.id)
+    except InsufficientPointsError:
+        db.session.rollback()
+        raise FieldErrors({"amount": _l(
+            "That would take %(name)s below zero: they have %(balance)d points, so you can take at most %(balance)d.",
+            name=user.name, balance=user.points_balance)}) from None
     except Exception:
         db.session.rollback()
         raise
@@ -76,10 +100,35 @@ def note_label(entry: PointEntry) -> str:
     return entry.note
 
 
-def entry_label(entry: PointEntry) -> str:
-    """What an entry was, in the reader's language, with its note."""
-    label, note = str(ENTRY_LABELS[entry.kind]), note_label(entry)
+def entry_label(entry: PointEntry, note: str | None = None) -> str:
+    """What an entry was, in the reader's language, with its note (``note``: the note already translated)."""
+    label, note = str(ENTRY_LABELS[entry.kind]), note_label(entry) if note is None else note
     return str(_l("%(what)s: %(note)s", what=label, note=note)) if note else label
+
+
+#: a patrol report's credit and its reversals: ``report:<id>``, ``report:<id>:<n>``, ``…:reversal[:<n>]``
+_REPORT_KEY = re.compile(r"report:(\d+)(?::.*)?")
+
+
+def entry_labels(entries: list[PointEntry], locale: str) -> dict[int, str]:
+    """Each entry's label by id. A patrol report's points carry its category's Chinese name as their note; shown
+    in the reader's language when the report still has that category (one query for the page, not one a row)."""
+    report_ids = {}
+    for entry in entries:
+        found = _REPORT_KEY.fullmatch(entry.source_key or "")
+        if found and entry.kind in (EntryKind.REPORT_AWARD, EntryKind.REVERSAL):
+            report_ids[entry.id] = int(found.group(1))
+    names = {}
+    if report_ids:
+        names = {report_id: (name_zh, name_en) for report_id, name_zh, name_en in db.session.execute(
+            select(Report.id, ReportCategory.name_zh, ReportCategory.name_en).join(ReportCategory)
+            .where(Report.id.in_(set(report_ids.values()))))}
+    labels = {}
+    for entry in entries:
+        name_zh, name_en = names.get(report_ids.get(entry.id), (None, None))
+        translated = (name_en if str(locale).startswith("en") else name_zh) if entry.note == name_zh else None
+        labels[entry.id] = entry_label(entry, translated)
+    return labels
 
 
 def history(user_id: int, page: int = 1) -> Page[PointEntry]:

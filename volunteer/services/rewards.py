@@ -193,6 +193,8 @@ class Quote:
     recent_minutes: int
     #: a timed sale that has not opened yet: when it opens, as shown (the page counts down to it), else ""
     opens_at: str = ""
+    #: the problem is one that serving more shifts solves (too few points or stars): the page offers the shifts
+    earn_more: bool = False
 
 
 def recent_redemption(user_id: int, reward_id: int, now: datetime | None = None) -> Voucher | None:
@@ -232,7 +234,8 @@ def quote_redemption(user: User, reward_id: int) -> Quote:
     recent = recent_redemption(user.id, reward.id, now)
     minutes = int((now - recent.created_at).total_seconds() // 60) if recent else 0
     return Quote(reward, user.points_balance, user.points_balance - reward.points_cost, star,
-                 problem.text if problem else None, recent, minutes, opens_at)
+                 problem.text if problem else None, recent, minutes, opens_at,
+                 isinstance(problem, (StarTooLowError, InsufficientPointsError)))
 
 
 def redeem(user_id: int, reward_id: int, idempotency_key: str, seen_voucher_id: int | None = None) -> int:

@@ -94,7 +94,9 @@ def _roster_page(shift_id: int, errors: dict | None = None, user_id: int | None 
     shift = shifts.get_managed_shift(current_user, shift_id)
     signups = shifts.roster(shift_id, page_number())
     records = {a.user_id: a for a in attendance.for_shift(shift_id, [s.user_id for s in signups])}
+    adjustable = points.adjustable_volunteer_ids(current_user, [s.user_id for s in signups])
     return render_template("coordinator/roster.html", shift=shift, signups=signups, records=records,
+                           adjustable=adjustable,
                            status_label=attendance.status_label, bounds=attendance.manual_bounds(shift, utcnow()),
                            errors=errors or {}, error_user=user_id, form=request.form), 400 if errors else 200
 
@@ -179,14 +181,22 @@ def reject(attendance_id: int):
     return redirect(safe_target(request.form.get("back"), "coordinator.approval_queue"))
 
 
-@bp.route("/volunteers/<int:user_id>/adjust", methods=["POST"])
+@bp.route("/volunteers/<int:user_id>/adjust", methods=["GET", "POST"])
 @roles_required(*STAFF)
 def adjust_points(user_id: int):
-    """Correct a volunteer's points with a reason (audited)."""
+    """Correct a volunteer's points with a reason (audited): the form, then the correction."""
+    volunteer = points.volunteer_to_adjust(current_user, user_id)
+    back = safe_target(request.values.get("back"))
+    if request.method == "GET":
+        return render_template("coordinator/adjust.html", volunteer=volunteer, errors={}, form={}, back=back)
     try:
-        points.adjust_points(current_user, user_id, form_int("amount") or 0, request.form.get("reason", ""))
+        form = forms.parse(forms.AdjustPointsForm)
+        points.adjust_points(current_user, user_id, form.amount.data, form.reason.data)
+    except FieldErrors as exc:
+        return render_template("coordinator/adjust.html", volunteer=volunteer, errors=exc.texts(), form=request.form,
+                               back=back), 400
     except DomainError as exc:
         flash_error(exc)
     else:
         flash(_("Points adjusted."), "success")
-    return redirect(safe_target(request.form.get("back")))
+    return redirect(back)

@@ -200,11 +200,12 @@ def catalog():
 @bp.route("/rewards/<int:reward_id>")
 @roles_required(Role.VOLUNTEER)
 def reward_detail(reward_id: int):
-    """One reward; its button leads to the confirmation page. Before a timed sale opens, a countdown."""
-    reward, now = rewards.offered_reward(reward_id), utcnow()
-    opens_at = rewards.opening_text(reward.on_sale_from) if reward.on_sale_from and reward.on_sale_from > now else ""
-    return render_template("volunteer/reward.html", reward=reward, labels=rewards.CATEGORY_LABELS,
-                           star=stars.star_level(current_user.service_minutes), opens_at=opens_at, now=now)
+    """One reward; its button leads to the confirmation page. Before a timed sale opens, a countdown. What already
+    stands in the way (too few points or stars, sold out, limit reached) shows instead of the button, with the
+    next step: the same quote as the confirmation page (a read; the redemption itself checks again)."""
+    quote = rewards.quote_redemption(current_user, reward_id)
+    return render_template("volunteer/reward.html", q=quote, reward=quote.reward, labels=rewards.CATEGORY_LABELS,
+                           star=quote.star, opens_at=quote.opens_at, now=utcnow())
 
 
 @bp.route("/rewards/<int:reward_id>/redeem", methods=["GET", "POST"])
@@ -275,8 +276,9 @@ def cancel_voucher(voucher_id: int):
 @roles_required(Role.VOLUNTEER)
 def points_history():
     """Every change of my points, and what expires when."""
-    return render_template("volunteer/points.html", entries=points.history(current_user.id, page_number()),
-                           entry_label=points.entry_label,
+    entries = points.history(current_user.id, page_number())
+    return render_template("volunteer/points.html", entries=entries,
+                           labels=points.entry_labels(entries.items, str(get_locale())),
                            expiry=points.upcoming_expiry(current_user.id, local_today()))
 
 
