@@ -166,3 +166,34 @@ def test_the_model_migration_comparison_sees_column_lengths(app):
         diff = compare_metadata(MigrationContext.configure(conn), changed)
     assert [(d[0][0], d[0][2], d[0][3], d[0][5].length, d[0][6].length) for d in diff] == [
         ("modify_type", "face_templates", "model_version", 60, 20)]
+
+
+def test_migrating_down_and_up_keeps_the_rows_that_cascade_from_a_rebuilt_table(app, make_volunteer,
+                                                                                make_coordinator):
+    """SQLite's batch migrations rebuild a table (copy, DROP, rename): with foreign keys on, the DROP deleted every
+    report's timeline and photos through ON DELETE CASCADE (0015 and 0016 rebuild ``reports``). PostgreSQL alters
+    in place; the same round trip runs there too."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, select
+
+    from tests.test_patrol_reports import LAT, LON, png_bytes
+    from volunteer.models import ReportCategory, ReportEvent, ReportPhoto
+    from volunteer.services import patrol_reports as pr
+
+    pr.seed_categories()
+    category = db.session.scalar(select(ReportCategory).where(ReportCategory.code == "safety.open_manhole"))
+    report = pr.file_report(make_volunteer(), category_id=category.id, description="井盖缺失", latitude=LAT,
+                            longitude=LON, accuracy_m=8.0, photos=[png_bytes()])
+    pr.sign_report(make_coordinator(), report.id)
+
+    def counts():
+        return [db.session.scalar(select(func.count()).select_from(model)) for model in (ReportEvent, ReportPhoto)]
+
+    before = counts()
+    assert before == [2, 1]
+    db.session.close()
+    downgrade(revision="0014")
+    assert counts() == before
+    db.session.close()
+    upgrade()
+    assert counts() == before
