@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.test_patrol_reports import LAT, LON, jpeg_with_gps, png_bytes
 from volunteer.extensions import db
@@ -138,6 +138,22 @@ def test_nearby_look_ups_are_limited_per_account(client, login, make_volunteer, 
     client.post("/logout")
     login(make_volunteer("孙丽"))  # another account has its own budget
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour")
+def test_sending_the_form_draws_on_the_same_nearby_budget(client, login, make_volunteer, manhole):
+    """Sending the form asks "anything nearby?" too (409 with the box, or on to filing): the same budget as the
+    look-up, or a script would ask it without limit (a refused photo keeps anything from being filed). Spent, the
+    report is filed as new: nothing the person typed is lost."""
+    pr.file_report(make_volunteer("钱芳"), category_id=manhole.id, description="x", latitude=LAT, longitude=LON)
+    login(make_volunteer())
+    url = f"/reports/nearby?category_id={manhole.id}&latitude={LAT}&longitude={LON}"
+    assert client.get(url).status_code == 200
+    assert [client.post("/reports/new", data=form(manhole)).status_code for _ in range(2)] == [409, 409]
+    assert client.get(url).status_code == 429
+    filed = client.post("/reports/new", data=form(manhole))
+    assert filed.status_code == 302  # no more answers: filed as a new report
+    assert db.session.scalar(select(func.count(Report.id))) == 2
 
 
 def test_the_handler_signs_dispatches_handles_and_closes_from_the_page(client, login, make_volunteer,

@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from limits import parse as parse_limit
 
 from volunteer import forms
 from volunteer.errors import DomainError, FieldErrors
@@ -35,6 +36,13 @@ def _nearby_key() -> str:
 #: the "already reported nearby?" look-up is an oracle on where reports are: a budget per account
 nearby_checks = limiter.shared_limit(lambda: current_app.config["REPORT_NEARBY_LIMIT"], scope="report-nearby",
                                      key_func=_nearby_key)
+
+
+def _may_ask_nearby() -> bool:
+    """Take one look-up from the account's "already reported nearby?" budget, the bucket GET /reports/nearby
+    draws on (the same key and scope as ``nearby_checks``): sending the form asks the same question, so without
+    this a script could ask it without limit. Spent, the report is filed as new instead: nothing typed is lost."""
+    return limiter.limiter.hit(parse_limit(current_app.config["REPORT_NEARBY_LIMIT"]), _nearby_key(), "report-nearby")
 
 
 @bp.context_processor
@@ -106,7 +114,7 @@ def new_report():
     photos = uploaded_frames("photos")
     try:
         form = forms.parse(forms.ReportForm)
-        if form.join_report_id.data is None and not form.confirm_new.data:
+        if form.join_report_id.data is None and not form.confirm_new.data and _may_ask_nearby():
             nearby = pr.find_duplicates(current_user, form.category_id.data, form.latitude.data,
                                         form.longitude.data)
             if nearby:  # ask first: "already reported nearby — add yours to it?"
