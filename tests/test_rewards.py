@@ -296,6 +296,23 @@ def test_points_expire_oldest_first_at_the_end_of_the_second_year(app, make_volu
     assert ledger.find_mismatches() == []
 
 
+@pytest.mark.app_config(POINTS_EXPIRE_AFTER_YEARS=2)
+def test_a_reversal_takes_back_its_own_credit_and_shields_no_old_points(app, make_volunteer):
+    """100 points from 2024; a 2025 credit of 15 taken back (a reopened report); a 2024 credit of 20 taken back
+    in 2025 (an approval withdrawn). Neither reversal is spending: 2024 earned 100 that count, and all 100 expire."""
+    user = make_volunteer()
+    _entry_at(user, 100, datetime(2024, 3, 1, tzinfo=UTC), "a")
+    _entry_at(user, 20, datetime(2024, 5, 1, tzinfo=UTC), "attendance:7")
+    _entry_at(user, 15, datetime(2025, 6, 1, tzinfo=UTC), "report:3")
+    for key, amount in (("attendance:7:reversal", 20), ("report:3:reversal", 15)):
+        entry = ledger.debit(user.id, amount, EntryKind.REVERSAL, key)
+        entry.created_at = datetime(2025, 7, 1, tzinfo=UTC)
+        db.session.commit()
+    assert points.upcoming_expiry(user.id, date(2025, 12, 1)) == points.ExpiryNotice(100, date(2025, 12, 31))
+    assert points.expire_points(date(2026, 1, 1)) == 100
+    assert balance(user) == 0 and ledger.find_mismatches() == []
+
+
 def test_points_never_expire_by_default(app, make_volunteer):
     user = make_volunteer()
     _entry_at(user, 100, datetime(2015, 1, 1, tzinfo=UTC), "old")

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from volunteer.errors import FieldErrors, NotFoundError
 from volunteer.extensions import db
@@ -147,12 +148,24 @@ def expiry_cutoff(today: date, years: int) -> datetime:
 
 
 def _expirable(user_id: int, cutoff: datetime) -> int:
-    """Points earned before the cutoff that no later spending used up (spending takes the oldest first)."""
+    """Points earned before the cutoff that no later spending used up (spending takes the oldest first).
+
+    A reversal (``<credit key>:reversal…``: an approval withdrawn, a report reopened) is not spending: it takes back
+    the credit it names, so it lowers what that credit earned, before the cutoff or after it, and never shields the
+    oldest points from expiry.
+    """
     earned_before = db.session.scalar(select(func.coalesce(func.sum(PointEntry.amount), 0)).where(
         PointEntry.user_id == user_id, PointEntry.amount > 0, PointEntry.created_at < cutoff))
+    credit = aliased(PointEntry)
+    taken_back_before = db.session.scalar(
+        select(func.coalesce(-func.sum(PointEntry.amount), 0)).join(
+            credit, (credit.user_id == PointEntry.user_id) & (credit.amount > 0)
+            & PointEntry.source_key.like(credit.source_key + ":reversal%"))
+        .where(PointEntry.user_id == user_id, PointEntry.kind == EntryKind.REVERSAL, PointEntry.amount < 0,
+               credit.created_at < cutoff))
     spent = db.session.scalar(select(func.coalesce(-func.sum(PointEntry.amount), 0)).where(
-        PointEntry.user_id == user_id, PointEntry.amount < 0))
-    return max(0, int(earned_before) - int(spent))
+        PointEntry.user_id == user_id, PointEntry.amount < 0, PointEntry.kind != EntryKind.REVERSAL))
+    return max(0, int(earned_before) - int(taken_back_before) - int(spent))
 
 
 def expire_points(today: date) -> int:
