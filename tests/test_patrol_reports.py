@@ -657,6 +657,35 @@ def test_a_reopening_takes_back_at_most_what_is_left(category, make_volunteer, m
     assert ledger.find_mismatches() == []
 
 
+def test_a_take_back_is_booked_against_each_credit_up_to_what_is_left_on_it(category, make_volunteer,
+                                                                            make_coordinator):
+    """15 credited, 10 spent, 5 taken back; paid again (5 more, a second credit); reopened with points to spare:
+    10 come back from the first credit and 5 from the second, each under its own key — never 15 against the
+    second credit of 5 (the daily cap nets each credit against its own reversals)."""
+    from volunteer.models import PointEntry
+    from volunteer.services import ledger
+
+    reporter, handler = make_volunteer(), make_coordinator()
+    report = send(reporter, category())
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    ledger.debit(reporter.id, 10, EntryKind.REDEMPTION, "voucher:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="问题复现")
+    _to_handled(handler, report)
+    pr.close_report(handler, report.id, useful=True)
+    ledger.credit(reporter.id, 30, EntryKind.ADJUSTMENT, "adjustment:test")
+    db.session.commit()
+    pr.reopen_report(handler, report.id, note="又复现了")
+    entries = dict(db.session.execute(select(PointEntry.source_key, PointEntry.amount)
+                                      .where(PointEntry.source_key.like(f"report:{report.id}%"))).all())
+    assert entries == {f"report:{report.id}": 15, f"report:{report.id}:reversal": -5,
+                       f"report:{report.id}:2": 5, f"report:{report.id}:reversal:2": -10,
+                       f"report:{report.id}:2:reversal": -5}
+    db.session.refresh(report)
+    assert report.points_awarded == 0 and ledger.find_mismatches() == []
+
+
 def test_what_a_reopening_could_not_take_back_is_taken_at_the_next_one(category, make_volunteer, make_coordinator):
     """Spent, partly taken back (10 kept), closed without points, reopened again once the reporter has points: the
     10 are taken back then, under a second reversal key of the same credit."""

@@ -380,18 +380,27 @@ def _take_back(actor: User, report: Report) -> None:
     held = db.session.scalar(select(Report.points_awarded).where(Report.id == report.id)) or 0
     if held <= 0:
         return
-    credit_key = db.session.scalar(select(PointEntry.source_key).where(_credits_of(report.id))
-                                   .order_by(PointEntry.id.desc()).limit(1))
     _lock_reporter(report)
     balance = db.session.scalar(select(User.points_balance).where(User.id == report.reporter_id)) or 0
-    taken = min(held, balance)
-    if taken > 0 and credit_key is not None:
-        nth = (db.session.scalar(select(func.count(PointEntry.id)).where(_reversals_of(credit_key))) or 0) + 1
-        ledger.debit(report.reporter_id, taken, EntryKind.REVERSAL, reversal_key(credit_key, nth),
+    left = min(held, balance)
+    taken = 0
+    # each credit of the report, oldest first, up to what is still outstanding on it, under its own reversal key:
+    # the daily cap nets every credit against its own reversals, so none may be taken back beyond itself
+    for credit_key, amount in db.session.execute(select(PointEntry.source_key, PointEntry.amount)
+                                                 .where(_credits_of(report.id)).order_by(PointEntry.id)).all():
+        if left <= 0:
+            break
+        count, reversed_points = db.session.execute(
+            select(func.count(PointEntry.id), func.coalesce(-func.sum(PointEntry.amount), 0))
+            .where(_reversals_of(credit_key))).one()
+        part = min(left, amount - int(reversed_points))
+        if part <= 0:
+            continue
+        ledger.debit(report.reporter_id, part, EntryKind.REVERSAL, reversal_key(credit_key, count + 1),
                      note=report.category.name_zh[:200], actor_id=actor.id)  # as the credit's: the reporter
         # reads it in their points history, and the handler's reason for reopening is internal
-    else:
-        taken = 0
+        left -= part
+        taken += part
     db.session.execute(update(Report).where(Report.id == report.id).values(points_awarded=held - taken)
                        .execution_options(synchronize_session=False))
     audit.record(actor.id, "report.points_reversed", f"report:{report.id}", user=report.reporter_id,
