@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import postgres_only
 from volunteer.extensions import db
 from volunteer.models import AuditEvent, PointEntry, User
 from volunteer.services import shifts
@@ -96,3 +97,42 @@ def test_who_may_open_the_adjustment_form(client, login, roster, make_volunteer,
     answer = client.post(f"/coordinator/volunteers/{volunteer.id}/adjust", data={"amount": "5", "reason": "补录"})
     assert answer.status_code == (302 if status == 200 else status)
     assert balance(volunteer) == (35 if status == 200 else 30)
+
+
+def test_the_same_adjustment_page_sent_twice_adjusts_once(client, login, roster):
+    """A double tap, or a resend after a slow answer: the page's one-time key makes it one adjustment."""
+    coordinator, volunteer, _ = roster
+    login(coordinator)
+    page = client.get(f"/coordinator/volunteers/{volunteer.id}/adjust").get_data(as_text=True)
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', page).group(1)
+    for _ in range(2):
+        sent = client.post(f"/coordinator/volunteers/{volunteer.id}/adjust",
+                           data={"amount": "15", "reason": "补录", "key": key})
+        assert sent.status_code == 302
+    assert balance(volunteer) == 45
+    again = client.get(f"/coordinator/volunteers/{volunteer.id}/adjust").get_data(as_text=True)
+    assert key not in again  # a new page, a new adjustment
+    forged = client.post(f"/coordinator/volunteers/{volunteer.id}/adjust",
+                         data={"amount": "15", "reason": "补录", "key": "x' or 1=1"})
+    assert forged.status_code == 400 and "表单已过期，请刷新页面后重试。" in forged.get_data(as_text=True)
+    assert balance(volunteer) == 45
+
+
+@postgres_only
+def test_the_same_adjustment_sent_twice_at_once_adjusts_once(app, roster):
+    """Two requests with one key at the same moment: the ledger's unique source key lets one write; the other
+    answers with the entry it made. Catches the "look for the key, then write" check without the constraint
+    fallback."""
+    from tests.concurrency import race
+    from volunteer.services import points
+
+    coordinator, volunteer, _ = roster
+    coordinator_id, volunteer_id, key = coordinator.id, volunteer.id, "ab" * 16
+
+    def adjust(_index: int):
+        actor = db.session.get(type(coordinator), coordinator_id)
+        return points.adjust_points(actor, volunteer_id, 15, "补录", form_key=key).id
+
+    results = race(app, adjust, 8)
+    assert all(isinstance(r, int) for r in results) and len(set(results)) == 1, results  # every tap: one answer
+    assert balance(volunteer) == 45

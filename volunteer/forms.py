@@ -389,8 +389,20 @@ class CloseForm(ReportNoteForm):
     useful = CheckboxField()
 
 
+class FormKeyField(_Typed):
+    """The one-time key a form page carries (32 hex characters), so that sending it twice does a thing once."""
+
+    def parse(self, raw: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{32}", raw):
+            raise ValueError(str(_l("This form has expired. Please reload the page and try again.")))
+        return raw
+
+
 class AdjustPointsForm(PostForm):
     """A coordinator's correction of a volunteer's points: plus or minus, with the reason the volunteer reads."""
+
+    #: the page's one-time key (a request without one is adjusted as a new adjustment, as before pages had it)
+    key = FormKeyField()
 
     amount = IntField(low=-100_000, high=100_000, required=_l("Please enter the points to add (or, with a minus "
                                                              "sign, to take away)."))

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from volunteer.errors import FieldErrors, NotFoundError
@@ -43,8 +44,12 @@ def volunteer_to_adjust(actor: User, user_id: int) -> User:
     return user
 
 
-def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointEntry:
-    """A coordinator (for their teams) or an admin corrects a balance; the reason is required and audited."""
+def adjust_points(actor: User, user_id: int, amount: int, reason: str, form_key: str | None = None) -> PointEntry:
+    """A coordinator (for their teams) or an admin corrects a balance; the reason is required and audited.
+
+    ``form_key`` is the one-time key of the form page: the same page sent twice (a double tap, a resend after a
+    slow answer) makes one adjustment, and the second answer is the first one's entry.
+    """
     errors: dict = {}
     reason = clean_text(errors, "reason", reason, PointEntry.note, required=_l("Please give a reason for the adjustment."))
     if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
@@ -53,7 +58,10 @@ def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointE
     if errors:
         raise FieldErrors(errors)
     user = volunteer_to_adjust(actor, user_id)
-    key = f"adjust:{user_id}:{uuid.uuid4().hex}"
+    key = f"adjust:{user_id}:{form_key or uuid.uuid4().hex}"
+    done = db.session.scalar(select(PointEntry).where(PointEntry.source_key == key))
+    if done is not None:
+        return done
     try:
         if amount > 0:
             entry = ledger.credit(user_id, amount, EntryKind.ADJUSTMENT, key, note=reason, actor_id=actor.id)
@@ -64,6 +72,12 @@ def adjust_points(actor: User, user_id: int, amount: int, reason: str) -> PointE
         raise FieldErrors({"amount": _l(
             "That would take %(name)s below zero: they have %(balance)d points, so you can take at most %(balance)d.",
             name=user.name, balance=user.points_balance)}) from None
+    except IntegrityError:  # the same page sent twice at once: the other request made the adjustment
+        db.session.rollback()
+        done = db.session.scalar(select(PointEntry).where(PointEntry.source_key == key))
+        if done is None:
+            raise
+        return done
     except Exception:
         db.session.rollback()
         raise

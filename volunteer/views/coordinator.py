@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -188,13 +190,16 @@ def adjust_points(user_id: int):
     volunteer = points.volunteer_to_adjust(current_user, user_id)
     back = safe_target(request.values.get("back"))
     if request.method == "GET":
-        return render_template("coordinator/adjust.html", volunteer=volunteer, errors={}, form={}, back=back)
+        return render_template("coordinator/adjust.html", volunteer=volunteer, errors={}, form={}, back=back,
+                               form_key=uuid.uuid4().hex)
     try:
         form = forms.parse(forms.AdjustPointsForm)
-        points.adjust_points(current_user, user_id, form.amount.data, form.reason.data)
+        points.adjust_points(current_user, user_id, form.amount.data, form.reason.data, form_key=form.key.data)
     except FieldErrors as exc:
+        # the same key again: once the person corrects the fields, the one adjustment they meant is made
+        key = request.form.get("key", "") if "key" not in exc.texts() else uuid.uuid4().hex
         return render_template("coordinator/adjust.html", volunteer=volunteer, errors=exc.texts(), form=request.form,
-                               back=back), 400
+                               back=back, form_key=key), 400
     except DomainError as exc:
         flash_error(exc)
     else:
