@@ -49,11 +49,20 @@ PAGE_WIDTH = "() => ({page: document.documentElement.scrollWidth, viewport: wind
 
 
 @pytest.fixture
-def world(app, runner):
+def locale() -> str:
+    """The browser's language where a test does not choose one."""
+    return "zh-CN"
+
+
+@pytest.fixture
+def world(app, runner, locale):
     """The demo data with a volunteer of a long name on today's shift, a record waiting for approval, and the
-    demo volunteer signed up for a shift to come (so there is a sign-up to cancel)."""
+    demo volunteer signed up for a shift to come (so there is a sign-up to cancel); everyone's language is the
+    test's (a user's own choice wins over the browser's)."""
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
+    for user in db.session.scalars(select(User)):
+        user.locale = "en" if locale.startswith("en") else "zh_CN"
     coordinator = db.session.scalar(select(User).where(User.mobile == "13800000002"))
     long_named = db.session.scalar(select(User).where(User.mobile == "13800000006"))
     long_named.name = LONG_NAME
@@ -79,6 +88,8 @@ def sign_in(page, base: str, mobile: str) -> None:
     page.fill("#f-password", DEMO_PASSWORD)
     page.click("button[type=submit].btn-wide")
     page.wait_for_url(base + "/home")
+    asked = page.evaluate("navigator.language")
+    assert page.locator("html").get_attribute("lang").startswith(asked[:2]), asked  # the page is in that language
 
 
 def check_layout(page, url: str) -> None:
