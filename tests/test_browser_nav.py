@@ -15,7 +15,7 @@ PHONES = [(360, "zh-CN"), (390, "en-US")]
 MEASURE = """() => {
     const nav = document.querySelector("header nav.nav");
     const items = [...nav.children].map(el => el.getBoundingClientRect())
-        .map(r => ({top: Math.round(r.top), bottom: Math.round(r.bottom), height: r.height}));
+        .map(r => ({top: Math.round(r.top), bottom: Math.round(r.bottom), height: r.height, width: r.width}));
     const box = nav.getBoundingClientRect();
     return {items, left: box.left, right: box.right, height: box.height, scrollWidth: nav.scrollWidth,
             clientWidth: nav.clientWidth, pageWidth: document.documentElement.scrollWidth,
@@ -59,7 +59,8 @@ def test_the_staff_menu_is_one_row_on_a_phone(live_server, browser_factory, make
     assert found["pageWidth"] <= found["viewport"], found
     if role == "admin":
         assert found["scrollWidth"] > found["clientWidth"], found  # thirteen items: more than a phone's width
-    assert all(item["height"] >= 44 for item in found["items"]), found  # a finger's target
+    # a finger's target, both ways: a two-character item ("首页") was 36 px wide
+    assert all(item["height"] >= 44 and item["width"] >= 44 for item in found["items"]), found
     # the last item (the text-size switch) can be scrolled to and then sits wholly on the screen
     last = page.locator("header nav.nav > :last-child")
     last.scroll_into_view_if_needed()
