@@ -128,16 +128,6 @@ class ExportFilter:
     end: date | None
 
 
-def _team_scope(reader: User, team_id: int | None) -> set[int]:
-    managed = teams.managed_team_ids(reader)
-    if team_id is None:
-        return managed
-    root = db.session.get(Team, team_id)
-    if root is None or team_id not in managed:
-        return set()
-    return set(db.session.scalars(select(Team.id).where(Team.path.startswith(root.path))))
-
-
 def _dates(column, f: ExportFilter) -> list:
     clauses = []
     if f.start:
@@ -192,7 +182,7 @@ def export_rows(reader: User, kind: str, f: ExportFilter, labelled: bool = False
     def label(labels: dict, code) -> str:
         return str(labels[code]) if labelled else code.value
 
-    scope = _team_scope(reader, f.team_id)
+    scope = teams.managed_subtree_ids(reader, f.team_id)
     people = scope_users(scope)
     if kind == "volunteers":
         users = db.session.scalars(select(User).options(joinedload(User.teams)).where(

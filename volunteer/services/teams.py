@@ -69,6 +69,18 @@ def managed_team_ids(user: User) -> set[int]:
     return set(db.session.scalars(select(Team.id).where(or_(*[Team.path.startswith(p) for p in roots]))))
 
 
+def managed_subtree_ids(user: User, team_id: int | None) -> set[int]:
+    """The teams a report or export filtered to ``team_id`` covers: that team's subtree when the user manages it,
+    nothing when not (a team outside their scope is no team to them); every team they manage when ``None``."""
+    managed = managed_team_ids(user)
+    if team_id is None:
+        return managed
+    root = db.session.get(Team, team_id)
+    if root is None or team_id not in managed:
+        return set()
+    return set(db.session.scalars(select(Team.id).where(Team.path.startswith(root.path))))
+
+
 def require_manages(user: User, team_id: int) -> None:
     """Raise PermissionDeniedError unless the user manages this team."""
     if team_id not in managed_team_ids(user):

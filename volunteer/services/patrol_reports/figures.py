@@ -174,21 +174,11 @@ def _headers() -> list[str]:
             _("Confirmed useful"), _("Points awarded"), _("Latitude (WGS-84)"), _("Longitude (WGS-84)")]
 
 
-def _scope(actor: User, team_id: int | None) -> set[int]:
-    managed = teams.managed_team_ids(actor)
-    if team_id is None:
-        return managed
-    root = db.session.get(Team, team_id)
-    if root is None or team_id not in managed:
-        return set()
-    return set(db.session.scalars(select(Team.id).where(Team.path.startswith(root.path))))
-
-
 def export_table(actor: User, team_id: int | None, start: date | None, end: date | None,
                  lang: str, now: datetime | None = None) -> tuple[list[str], Iterable[list]]:
     """Headers and rows of the reports export, in the actor's team scope and local dates; no reporter in it."""
     now = now or utcnow()
-    where = [Report.team_id.in_(_scope(actor, team_id))]
+    where = [Report.team_id.in_(teams.managed_subtree_ids(actor, team_id))]
     if start:
         where.append(Report.created_at >= local_day_bounds(start)[0])
     if end:
