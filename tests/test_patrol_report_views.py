@@ -140,8 +140,11 @@ def test_nearby_look_ups_are_limited_per_account(client, login, make_volunteer, 
     assert client.get(url).status_code == 200
 
 
-@pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour")
-def test_sending_the_form_draws_on_the_same_nearby_budget(client, login, make_volunteer, manhole):
+@pytest.mark.parametrize("prefix", [
+    pytest.param("", marks=pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour"), id="no key prefix"),
+    pytest.param("pingan", marks=pytest.mark.app_config(REPORT_NEARBY_LIMIT="3 per hour",
+                                                        RATELIMIT_KEY_PREFIX="pingan"), id="a key prefix")])
+def test_sending_the_form_draws_on_the_same_nearby_budget(client, login, make_volunteer, manhole, prefix):
     """Sending the form asks "anything nearby?" too (409 with the box, or on to filing): the same budget as the
     look-up, or a script would ask it without limit (a refused photo keeps anything from being filed). Spent, the
     report is filed as new: nothing the person typed is lost."""

@@ -28,21 +28,28 @@ REPORTERS = (Role.VOLUNTEER, Role.COORDINATOR, Role.ADMIN)
 HANDLERS = (Role.COORDINATOR, Role.ADMIN)
 
 
+#: the limiter's bucket of "already reported nearby?" look-ups, shared by the look-up and the form (below)
+NEARBY_SCOPE = "report-nearby"
+
+
 def _nearby_key() -> str:
     # the account, not the address: the budget follows the person across networks and signing in again
-    return f"report-nearby:{current_user.id if current_user.is_authenticated else request.remote_addr}"
+    return f"{NEARBY_SCOPE}:{current_user.id if current_user.is_authenticated else request.remote_addr}"
 
 
 #: the "already reported nearby?" look-up is an oracle on where reports are: a budget per account
-nearby_checks = limiter.shared_limit(lambda: current_app.config["REPORT_NEARBY_LIMIT"], scope="report-nearby",
+nearby_checks = limiter.shared_limit(lambda: current_app.config["REPORT_NEARBY_LIMIT"], scope=NEARBY_SCOPE,
                                      key_func=_nearby_key)
 
 
 def _may_ask_nearby() -> bool:
     """Take one look-up from the account's "already reported nearby?" budget, the bucket GET /reports/nearby
-    draws on (the same key and scope as ``nearby_checks``): sending the form asks the same question, so without
-    this a script could ask it without limit. Spent, the report is filed as new instead: nothing typed is lost."""
-    return limiter.limiter.hit(parse_limit(current_app.config["REPORT_NEARBY_LIMIT"]), _nearby_key(), "report-nearby")
+    draws on (the key, scope and key prefix Flask-Limiter gives ``nearby_checks``): sending the form asks the same
+    question, so without this a script could ask it without limit. Spent, the report is filed as new instead:
+    nothing typed is lost."""
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    bucket = [prefix, _nearby_key(), NEARBY_SCOPE] if prefix else [_nearby_key(), NEARBY_SCOPE]
+    return limiter.limiter.hit(parse_limit(current_app.config["REPORT_NEARBY_LIMIT"]), *bucket)
 
 
 @bp.context_processor
